@@ -1,0 +1,1 @@
+"""CallBox board/sim layer."""

@@ -1,0 +1,1 @@
+"""CallBox dsp layer."""

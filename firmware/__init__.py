@@ -1,0 +1,1 @@
+"""CallBox firmware layer."""

@@ -1,0 +1,1 @@
+"""CallBox hwtests layer."""

@@ -1,0 +1,45 @@
+"""`callbox` command line: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module and is imported only when used, so a broken or slow part of the
+box never stops the others from starting. A module registers itself by being named in SUBCOMMANDS and
+providing `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _load(module_name: str):  # noqa: ANN202 - returns a module
+    return importlib.import_module(module_name)
+
+
+def build_parser(load_all: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callbox", description="CallBox call-center PBX appliance")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if load_all:
+            _load(module_name).add_arguments(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS:
+        build_parser(load_all=False).print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    module = _load(SUBCOMMANDS[argv[0]][0])
+    parser = argparse.ArgumentParser(prog=f"callbox {argv[0]}", description=SUBCOMMANDS[argv[0]][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
