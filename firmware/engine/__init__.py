@@ -1,0 +1,578 @@
+"""The media engine: one tick over every voice channel of the box, vectorised (DESIGN.md "One media tick").
+
+Each tick (5, 10 or 20 ms; 8 samples per ms):
+
+    port.read()            uint8 A-law (channels, n)
+    decode                 256-entry table (dsp.g711) -> int16 rows
+    echo canceller         dsp.echo on the trunk rows, enabled per channel while the channel is in a call
+    detectors              dsp.dtmf / dsp.cpt / dsp.callerid on pools of detector slots (index arrays)
+    switch                 out[dst] = rx[src0[dst]] + rx[src1[dst]]       (bridges, listen, whisper, barge)
+                           + conference sum over the group minus own row
+                           + players (prompts, music on hold, tones) gathered from one sample bank
+    recorders              taps of both directions of the recorded rows, handed to a writer thread
+    encode                 65,536-entry table -> uint8, port.write()
+
+Nothing on this path loops over channels in Python: every step is a gather/scatter with index arrays. The
+only Python loops run over *events* (a digit detected, a prompt finished), never over all channels.
+
+The control plane never touches the arrays directly: it calls the command methods below (`bridge`, `play`,
+`enable_dtmf`, ...), which queue a closure applied at the start of the next tick, and it receives
+`MediaEvent`s. The engine runs stepped by a `VirtualClock` (tests, simulation: `attach(clock)`) or on its
+own real-time thread (`start_thread()`); the work time of every tick is measured and kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from board.clock import Clock, RealClock
+from dsp.g711 import ALAW_DECODE_TABLE, ALAW_ENCODE_TABLE
+
+SILENCE_ALAW = int(ALAW_ENCODE_TABLE[0])
+TICK_MS_ALLOWED = (5, 10, 20)
+SAMPLE_RATE = 8000
+
+
+class MediaPort(Protocol):
+    """Where the engine's channels meet the lines: the board tick, SIP media, or a test/bench source."""
+
+    channels: int
+
+    def read(self, n: int) -> np.ndarray:  # (channels, n) uint8 A-law received from the lines
+        ...
+
+    def write(self, codes: np.ndarray) -> None:  # (channels, n) uint8 A-law to send to the lines
+        ...
+
+
+@dataclass(frozen=True)
+class MediaEvent:
+    channel: int
+    kind: str  # "dtmf" | "tone" | "callerid" | "play_done" | "record_done" | "record_failed"
+    value: Any
+    time: float  # clock time of the tick that reported it
+    sample: int = 0  # engine sample count on that channel's detector timeline (detections)
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A span of the engine's sample bank (prompt, music, tone cadence)."""
+
+    start: int
+    length: int
+    name: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.length / SAMPLE_RATE
+
+
+class TickStats:
+    """Tick work time (seconds) over the last `keep` ticks, overruns and late ticks."""
+
+    def __init__(self, period: float, keep: int = 120_000) -> None:
+        self.period = period
+        self.work = np.zeros(keep, dtype=np.float64)
+        self.keep = keep
+        self.ticks = 0
+        self.overruns = 0  # work took longer than one tick period
+        self.late = 0  # a tick started more than half a period after its deadline
+        self.max_lateness = 0.0
+
+    def record(self, work: float, lateness: float) -> None:
+        self.work[self.ticks % self.keep] = work
+        self.ticks += 1
+        if work > self.period:
+            self.overruns += 1
+        if lateness > self.period / 2:
+            self.late += 1
+        self.max_lateness = max(self.max_lateness, lateness)
+
+    def summary(self) -> dict[str, float]:
+        n = min(self.ticks, self.keep)
+        if n == 0:
+            return {"ticks": 0, "overruns": 0, "late": 0, "median_ms": 0.0, "p99_ms": 0.0, "p999_ms": 0.0}
+        w = self.work[:n] * 1e3
+        median, p99, p999 = np.percentile(w, [50, 99, 99.9])
+        return {
+            "ticks": self.ticks,
+            "overruns": self.overruns,
+            "late": self.late,
+            "median_ms": float(median),
+            "p99_ms": float(p99),
+            "p999_ms": float(p999),
+            "max_ms": float(w.max()),
+            "load": float(np.mean(w) / (self.period * 1e3)),
+        }
+
+
+def _optional(module: str, name: str) -> Any:
+    """A DSP class if that module exists yet (dsp lands in parallel); None otherwise."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+class DetectorPool:
+    """A DSP detector built for `size` slots; channels borrow a slot while they need detection.
+
+    Slots that no channel holds are fed the silence row, so the detector always sees (size, n) blocks and
+    its per-row state stays with the slot. A slot is reset when it is handed to a new channel.
+    """
+
+    def __init__(self, detector: Any, size: int, silence_row: int, kind: str) -> None:
+        self.detector = detector
+        self.size = size
+        self.kind = kind
+        self.slot_channel = np.full(size, silence_row, dtype=np.intp)
+        self.silence_row = silence_row
+        self.channel_slot: dict[int, int] = {}
+        self.free = list(range(size - 1, -1, -1))
+        self.slot_base = np.zeros(size, dtype=np.int64)  # engine sample count when the slot was taken
+
+    @property
+    def active(self) -> int:
+        return len(self.channel_slot)
+
+    def take(self, channel: int, samples_now: int) -> bool:
+        if channel in self.channel_slot:
+            return True
+        if not self.free:
+            return False
+        slot = self.free.pop()
+        self.detector.reset(slot)
+        self.slot_channel[slot] = channel
+        self.slot_base[slot] = samples_now
+        self.channel_slot[channel] = slot
+        return True
+
+    def give_back(self, channel: int) -> None:
+        slot = self.channel_slot.pop(channel, None)
+        if slot is not None:
+            self.slot_channel[slot] = self.silence_row
+            self.free.append(slot)
+
+    def process(self, pcm_ext: np.ndarray, now: float) -> list[MediaEvent]:
+        if not self.channel_slot:
+            return []
+        found = self.detector.process(pcm_ext[self.slot_channel])
+        out = []
+        for ev in found:
+            ch = int(self.slot_channel[ev.channel])
+            if ch == self.silence_row:
+                continue
+            out.append(
+                MediaEvent(ch, ev.kind, ev.value, now, int(self.slot_base[ev.channel]) + int(ev.sample))
+            )
+        return out
+
+
+@dataclass
+class _PlayQueue:
+    buffers: deque[Buffer] = field(default_factory=deque)
+    loop: bool = False
+    token: Any = None
+
+
+class MediaEngine:
+    """All voice channels of the box in one array; see the module docstring."""
+
+    def __init__(
+        self,
+        port: MediaPort,
+        tick_ms: int = 10,
+        trunk_channels: Sequence[int] = (),
+        echo: bool = True,
+        detector_slots: int | None = None,
+        bank_seconds: float = 600.0,
+    ) -> None:
+        if tick_ms not in TICK_MS_ALLOWED:
+            raise ValueError(f"tick_ms must be one of {TICK_MS_ALLOWED}, not {tick_ms}")
+        self.port = port
+        self.channels = c = int(port.channels)
+        self.tick_ms = tick_ms
+        self.samples = n = tick_ms * SAMPLE_RATE // 1000
+        self.period = tick_ms / 1000.0
+        self.silence_row = c  # index of the all-zero row appended to the received block
+        self.stats = TickStats(self.period)
+        self.tick_count = 0
+        self.sample_count = 0
+        self.now = 0.0
+
+        # switching state
+        self.src = np.full((2, c), c, dtype=np.intp)  # two source slots per output row (c = silence)
+        self.conf_group = np.full(c, -1, dtype=np.intp)
+        self._conf_members = np.zeros(0, dtype=np.intp)
+        self.mute_rx = np.zeros(c, dtype=bool)  # what this channel says is not sent anywhere (hold)
+
+        # players: one per channel, reading the sample bank
+        self.bank = np.zeros(int(bank_seconds * SAMPLE_RATE), dtype=np.int16)
+        self._bank_used = 0
+        self.buffers: dict[str, Buffer] = {}
+        self.play_active = np.zeros(c, dtype=bool)
+        self.play_start = np.zeros(c, dtype=np.int64)
+        self.play_len = np.ones(c, dtype=np.int64)
+        self.play_pos = np.zeros(c, dtype=np.int64)
+        self.play_loop = np.zeros(c, dtype=bool)
+        self.play_replace = np.zeros(c, dtype=bool)  # player replaces the switched audio (hold music)
+        self._play_queues: dict[int, _PlayQueue] = {}
+        self._ramp = np.arange(n, dtype=np.int64)
+
+        # recorders: rows tapped this tick go to their sinks (writer thread)
+        self.rec_active = np.zeros(c, dtype=bool)
+        self._rec_sinks: dict[int, Any] = {}
+
+        # echo cancellation on trunk rows
+        self.trunk_rows = np.asarray(sorted(trunk_channels), dtype=np.intp)
+        self.echo_enabled = np.zeros(c, dtype=bool)
+        self.last_out = np.zeros((c, n), dtype=np.int16)
+        self.echo = None
+        ec_cls = _optional("dsp.echo", "EchoCanceller") if echo else None
+        if ec_cls is not None and len(self.trunk_rows):
+            self.echo = ec_cls(len(self.trunk_rows))
+            for i in range(len(self.trunk_rows)):
+                self.echo.enable(i, False)
+        self._trunk_index = {int(ch): i for i, ch in enumerate(self.trunk_rows)}
+
+        # detector pools
+        slots = c if detector_slots is None else detector_slots
+        self.pools: dict[str, DetectorPool] = {}
+        for kind, module, name in (
+            ("dtmf", "dsp.dtmf", "DtmfDetector"),
+            ("tone", "dsp.cpt", "CallProgressDetector"),
+            ("callerid", "dsp.callerid", "CallerIdReceiver"),
+        ):
+            cls = _optional(module, name)
+            if cls is not None and slots > 0:
+                self.pools[kind] = DetectorPool(cls(slots), slots, c, kind)
+
+        # buffers for a tick (allocated once)
+        self.pcm_ext = np.zeros((c + 1, n), dtype=np.int16)
+        self._out32 = np.zeros((c, n), dtype=np.int32)
+
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[MediaEvent] = queue.SimpleQueue()
+        self.listeners: list[Callable[[list[MediaEvent]], None]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ capabilities
+    def has(self, kind: str) -> bool:
+        """Whether a detector kind ("dtmf", "tone", "callerid") or "echo" is available."""
+        return self.echo is not None if kind == "echo" else kind in self.pools
+
+    # ------------------------------------------------------------------ sample bank
+    def add_buffer(self, name: str, pcm: np.ndarray) -> Buffer:
+        """Copy int16 8 kHz samples into the bank (control plane; safe while the tick runs)."""
+        pcm = np.asarray(pcm, dtype=np.int16).ravel()
+        if name in self.buffers and self.buffers[name].length == len(pcm):
+            buf = self.buffers[name]
+            if np.array_equal(self.bank[buf.start : buf.start + buf.length], pcm):
+                return buf
+        need = self._bank_used + len(pcm)
+        if need > len(self.bank):
+            # Grow into a new array; the tick keeps reading the old one until it picks up the new reference.
+            bigger = np.zeros(max(need, 2 * len(self.bank)), dtype=np.int16)
+            bigger[: self._bank_used] = self.bank[: self._bank_used]
+            bigger[self._bank_used : need] = pcm
+            self.bank = bigger
+        else:
+            self.bank[self._bank_used : need] = pcm
+        buf = Buffer(self._bank_used, len(pcm), name)
+        self._bank_used = need
+        self.buffers[name] = buf
+        return buf
+
+    # ------------------------------------------------------------------ commands (applied next tick)
+    def submit(self, command: Callable[[], None]) -> None:
+        self._commands.put(command)
+
+    def connect(self, dst: int, src: int | None, slot: int = 0) -> None:
+        """dst hears src (src None = nothing) in source slot 0 or 1."""
+        s = self.silence_row if src is None else src
+
+        def cmd() -> None:
+            self.src[slot, dst] = s
+
+        self.submit(cmd)
+
+    def bridge(self, a: int, b: int) -> None:
+        def cmd() -> None:
+            self.src[0, a] = b
+            self.src[0, b] = a
+            self.src[1, a] = self.src[1, b] = self.silence_row
+
+        self.submit(cmd)
+
+    def unbridge(self, *chans: int) -> None:
+        rows = np.asarray(chans, dtype=np.intp)
+
+        def cmd() -> None:
+            self.src[:, rows] = self.silence_row
+            # nobody keeps listening to a channel that left (supervisors, bridge peers)
+            self.src[np.isin(self.src, rows)] = self.silence_row
+
+        self.submit(cmd)
+
+    def set_conference(self, group: int, members: Sequence[int]) -> None:
+        """Members hear the sum of the others; an empty list dissolves the group."""
+        rows = np.asarray(members, dtype=np.intp)
+
+        def cmd() -> None:
+            self.conf_group[self.conf_group == group] = -1
+            self.conf_group[rows] = group
+            self._conf_members = np.flatnonzero(self.conf_group >= 0)
+
+        self.submit(cmd)
+
+    def mute(self, channel: int, on: bool) -> None:
+        def cmd() -> None:
+            self.mute_rx[channel] = on
+
+        self.submit(cmd)
+
+    def play(
+        self,
+        channel: int,
+        buffers: Sequence[Buffer],
+        loop: bool = False,
+        replace: bool = False,
+        token: Any = None,
+    ) -> None:
+        """Play buffers in order on a channel (loop: forever); a 'play_done' event carries `token`."""
+        bufs = [b for b in buffers if b.length > 0]
+
+        def cmd() -> None:
+            if not bufs:
+                self._emit([MediaEvent(channel, "play_done", token, self.now)])
+                return
+            q = _PlayQueue(deque(bufs), loop, token)
+            self._play_queues[channel] = q
+            self._start_next(channel, q)
+            self.play_replace[channel] = replace
+
+        self.submit(cmd)
+
+    def stop_play(self, channel: int) -> None:
+        def cmd() -> None:
+            self.play_active[channel] = False
+            self._play_queues.pop(channel, None)
+
+        self.submit(cmd)
+
+    def enable_detector(self, kind: str, channel: int, on: bool) -> bool:
+        """Start/stop DTMF ("dtmf"), call-progress ("tone") or caller-ID ("callerid") detection."""
+        pool = self.pools.get(kind)
+        if pool is None:
+            return False
+
+        def cmd() -> None:
+            if on:
+                pool.take(channel, self.sample_count)
+            else:
+                pool.give_back(channel)
+
+        self.submit(cmd)
+        return True
+
+    def enable_echo(self, channel: int, on: bool) -> None:
+        def cmd() -> None:
+            i = self._trunk_index.get(channel)
+            if i is None or self.echo is None:
+                return
+            if on and not self.echo_enabled[channel]:
+                self.echo.reset(i)
+            self.echo.enable(i, on)
+            self.echo_enabled[channel] = on
+
+        self.submit(cmd)
+
+    def record(self, channel: int, sink: Any) -> None:
+        """Tap both directions of `channel` into `sink.feed(rx, tx)` (None stops); see engine.record."""
+
+        def cmd() -> None:
+            old = self._rec_sinks.pop(channel, None)
+            if old is not None:
+                old.close()
+            if sink is not None:
+                self._rec_sinks[channel] = sink
+            self.rec_active[channel] = sink is not None
+
+        self.submit(cmd)
+
+    def release(self, channel: int) -> None:
+        """Return a channel to idle: no switching, player, detectors, echo canceller or recorder."""
+        self.unbridge(channel)
+        self.stop_play(channel)
+        self.mute(channel, False)
+        for kind in self.pools:
+            self.enable_detector(kind, channel, False)
+        self.enable_echo(channel, False)
+
+        def cmd() -> None:
+            if self.conf_group[channel] >= 0:
+                self.conf_group[channel] = -1
+                self._conf_members = np.flatnonzero(self.conf_group >= 0)
+            sink = self._rec_sinks.pop(channel, None)
+            if sink is not None:
+                sink.close()
+            self.rec_active[channel] = False
+
+        self.submit(cmd)
+
+    # ------------------------------------------------------------------ the tick
+    def _start_next(self, channel: int, q: _PlayQueue) -> bool:
+        if not q.buffers:
+            return False
+        buf = q.buffers.popleft()
+        if q.loop:
+            q.buffers.append(buf)
+        self.play_start[channel] = buf.start
+        self.play_len[channel] = buf.length
+        self.play_pos[channel] = 0
+        self.play_loop[channel] = q.loop and len(q.buffers) == 1
+        self.play_active[channel] = True
+        return True
+
+    def _emit(self, events: list[MediaEvent]) -> None:
+        for ev in events:
+            self.events.put(ev)
+        for listener in self.listeners:
+            listener(events)
+
+    def tick(self, now: float | None = None) -> list[MediaEvent]:
+        """Run one tick; returns (and publishes) the events it produced."""
+        self.now = self.now + self.period if now is None else now
+        while True:
+            try:
+                self._commands.get_nowait()()
+            except queue.Empty:
+                break
+        n = self.samples
+        events: list[MediaEvent] = []
+
+        codes = self.port.read(n)
+        pcm_ext = self.pcm_ext
+        pcm = pcm_ext[:-1]
+        np.take(ALAW_DECODE_TABLE, codes, out=pcm)
+
+        if self.echo is not None and len(self.trunk_rows) and self.echo_enabled.any():
+            rows = self.trunk_rows
+            pcm[rows] = self.echo.process(pcm[rows], self.last_out[rows])
+
+        for pool in self.pools.values():
+            events.extend(pool.process(pcm_ext, self.now))
+
+        # switching: what each row hears, as int32 sums of gathered rows
+        out = self._out32
+        heard = pcm_ext
+        if self.mute_rx.any():
+            heard = pcm_ext.copy()
+            heard[:-1][self.mute_rx] = 0
+        np.add(heard[self.src[0]], heard[self.src[1]], out=out, dtype=np.int32)
+        members = self._conf_members
+        if len(members):
+            groups = self.conf_group[members]
+            sums = np.zeros((int(groups.max()) + 1, n), dtype=np.int32)
+            np.add.at(sums, groups, heard[members])
+            out[members] += sums[groups] - heard[members]
+
+        # players: gather from the bank for every active row at once
+        active = np.flatnonzero(self.play_active)
+        if len(active):
+            pos = self.play_pos[active][:, None] + self._ramp
+            length = self.play_len[active][:, None]
+            looped = self.play_loop[active][:, None]
+            valid = looped | (pos < length)
+            idx = self.play_start[active][:, None] + np.where(
+                looped, pos % length, np.minimum(pos, length - 1)
+            )
+            audio = np.where(valid, self.bank[idx], 0).astype(np.int32)
+            replace = self.play_replace[active]
+            if replace.any():
+                out[active[replace]] = 0
+            out[active] += audio
+            self.play_pos[active] += n
+            done = active[(~self.play_loop[active]) & (self.play_pos[active] >= self.play_len[active])]
+            for ch in done.tolist():  # only rows whose buffer ended this tick
+                q = self._play_queues.get(ch)
+                if q is None or not self._start_next(ch, q):
+                    self.play_active[ch] = False
+                    self._play_queues.pop(ch, None)
+                    events.append(MediaEvent(ch, "play_done", q.token if q else None, self.now))
+
+        np.clip(out, -32768, 32767, out=out)
+        out16 = out.astype(np.int16)
+        self.last_out = out16
+
+        if self._rec_sinks:
+            rec_rows = np.flatnonzero(self.rec_active)
+            rx = pcm[rec_rows]
+            tx = out16[rec_rows]
+            for i, ch in enumerate(rec_rows.tolist()):
+                sink = self._rec_sinks.get(ch)
+                if sink is not None and not sink.feed(rx[i], tx[i]):
+                    self._rec_sinks.pop(ch, None)
+                    self.rec_active[ch] = False
+                    events.append(MediaEvent(ch, "record_failed", sink.error, self.now))
+
+        self.port.write(ALAW_ENCODE_TABLE[out16.view(np.uint16)])
+        self.tick_count += 1
+        self.sample_count += n
+        if events:
+            self._emit(events)
+        return events
+
+    # ------------------------------------------------------------------ drivers of the tick
+    def attach(self, clock: Clock, start: float | None = None) -> None:
+        """Step the engine from a clock's timers (VirtualClock in tests and simulation)."""
+        first = clock.now() if start is None else start
+
+        def fire(k: int) -> None:
+            deadline = first + k * self.period
+            t0 = time.perf_counter()
+            self.tick(deadline)
+            self.stats.record(time.perf_counter() - t0, clock.now() - deadline)
+            if not self._stop.is_set():
+                clock.call_at(first + (k + 1) * self.period, lambda: fire(k + 1))
+
+        clock.call_at(first, lambda: fire(0))
+
+    def start_thread(self, clock: RealClock | None = None) -> None:
+        """Run ticks in real time on a dedicated thread until `stop()`."""
+        clk = clock or RealClock()
+        self._stop.clear()
+
+        def loop() -> None:
+            deadline = clk.now()
+            while not self._stop.is_set():
+                clk.sleep_until(deadline)
+                lateness = clk.now() - deadline
+                t0 = time.perf_counter()
+                self.tick(deadline)
+                self.stats.record(time.perf_counter() - t0, lateness)
+                deadline += self.period
+                if clk.now() - deadline > 5 * self.period:
+                    deadline = clk.now()  # fell far behind (host stalled): resynchronise, counted as late
+
+        self._thread = threading.Thread(target=loop, name="media-tick", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        for sink in list(self._rec_sinks.values()):
+            sink.close()
+        self._rec_sinks.clear()
