@@ -113,6 +113,9 @@ def _compose(text: str, path: str) -> yaml.Node | None:
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark is not None else None
         raise ConfigError(path, line, "yaml", str(error.problem or error)) from None
+    except yaml.YAMLError as error:  # e.g. ReaderError: a control character, located by offset only
+        line = text.count("\n", 0, getattr(error, "position", 0)) + 1
+        raise ConfigError(path, line, "yaml", str(error).splitlines()[0]) from None
 
 
 def _line(node: yaml.Node) -> int:

@@ -143,6 +143,8 @@ class Agent:
     wrapup_until: float = 0.0
     callid: str | None = None
     logout_after_call: bool = False
+    wrapup_callid: str | None = None
+    wrapup_started: float = 0.0
 
     @property
     def state(self) -> AgentState:
@@ -177,7 +179,9 @@ class Caller:
     not_before: float = 0.0
     agent: str | None = None
     connected_at: float = 0.0
-    hold_time: float = 0.0
+    hold_time: float = 0.0  # time waiting in the queue before an agent answered (Asterisk's "holdtime")
+    on_hold_since: float | None = None  # the agent put the caller on hold (music) during the call
+    on_hold_total: float = 0.0
 
     def order_key(self) -> tuple[int, float, int]:
         return (-self.priority, self.entered, self.seq)
@@ -215,6 +219,11 @@ CREATE TABLE IF NOT EXISTS acd_agent_state (
     reason TEXT NOT NULL DEFAULT '', callid TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS acd_agent_state_time ON acd_agent_state(time);
 CREATE TABLE IF NOT EXISTS acd_last_agent (number TEXT PRIMARY KEY, agent TEXT NOT NULL, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS acd_calls (
+    callid TEXT PRIMARY KEY, queue TEXT NOT NULL, agent TEXT NOT NULL, number TEXT NOT NULL,
+    entered REAL NOT NULL, connected REAL NOT NULL, ended REAL NOT NULL,
+    hold REAL NOT NULL DEFAULT 0, wrapup REAL NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS acd_calls_ended ON acd_calls(ended);
 """
 
 
@@ -309,7 +318,17 @@ class Acd:
             actions += self._cancel_ring(agent, now, "RINGCANCELED")
         return actions + self._finish_logout(agent, now)
 
+    def _end_wrapup(self, agent: Agent, when: float) -> None:
+        if agent.wrapup_callid is not None:
+            self.conn.execute(
+                "UPDATE acd_calls SET wrapup = ? WHERE callid = ?",
+                (when - agent.wrapup_started, agent.wrapup_callid),
+            )
+            agent.wrapup_callid = None
+
     def _finish_logout(self, agent: Agent, now: float) -> list[Action]:
+        if agent.activity is Activity.WRAP_UP:
+            self._end_wrapup(agent, now)
         for name in sorted(agent.queues):
             self.log.write(now, "NONE", name, agent.channel, "REMOVEMEMBER")
         self.log.write(
@@ -539,14 +558,44 @@ class Acd:
         )
         return self._release_agent_after_call(caller, queue, now)
 
+    def hold(self, callid: str, now: float) -> None:
+        """The agent put the caller on hold (counted in AHT)."""
+        caller = self._caller(callid)
+        if caller is not None and caller.state == "connected" and caller.on_hold_since is None:
+            caller.on_hold_since = now
+
+    def unhold(self, callid: str, now: float) -> None:
+        caller = self._caller(callid)
+        if caller is not None and caller.on_hold_since is not None:
+            caller.on_hold_total += now - caller.on_hold_since
+            caller.on_hold_since = None
+
     def _release_agent_after_call(self, caller: Caller, queue: QueueState, now: float) -> list[Action]:
         agent = self._agent(caller.agent or "")
         del self.callers[caller.callid]
+        if caller.on_hold_since is not None:
+            caller.on_hold_total += now - caller.on_hold_since
+        self.conn.execute(
+            "INSERT OR REPLACE INTO acd_calls"
+            "(callid, queue, agent, number, entered, connected, ended, hold, wrapup)"
+            " VALUES (?,?,?,?,?,?,?,?,0)",
+            (
+                caller.callid,
+                queue.config.name,
+                agent.name,
+                caller.number,
+                caller.entered,
+                caller.connected_at,
+                now,
+                caller.on_hold_total,
+            ),
+        )
         agent.last_call_end = now
         agent.callid = None
         if queue.config.wrapup > 0:
             agent.activity = Activity.WRAP_UP
             agent.wrapup_until = now + queue.config.wrapup
+            agent.wrapup_callid, agent.wrapup_started = caller.callid, now
         else:
             agent.activity = Activity.IDLE
         self._state_changed(agent, now)
@@ -701,6 +750,7 @@ class Acd:
         for agent in self.agents.values():
             if agent.activity is Activity.WRAP_UP and now >= agent.wrapup_until:
                 agent.activity = Activity.IDLE
+                self._end_wrapup(agent, agent.wrapup_until)
                 self._state_changed(agent, now)
                 if agent.logout_after_call:
                     actions += self._finish_logout(agent, now)
