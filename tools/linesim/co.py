@@ -225,6 +225,10 @@ class CoLineEnd:
 
     def pump(self, now: float, n: int) -> None:
         """Send the line's next n samples, then take whatever the box has sent."""
+        self.send_block(now, n)
+        self.receive(now)
+
+    def send_block(self, now: float, n: int) -> None:
         if self.sock is None:
             return
         state, audio = self.line.block(now, n)
@@ -234,8 +238,6 @@ class CoLineEnd:
             pass  # the box is not reading: this block is lost, like audio on a congested path
         except OSError:
             self.close()
-            return
-        self.receive(now)
 
     def receive(self, now: float) -> None:
         while self.sock is not None:
