@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module and is imported only when used, so a broken or slow part of the
 box never stops the others from starting. A module registers itself by being named in SUBCOMMANDS and
-providing `add_arguments(parser)` and `run(args) -> int`.
+providing `add_arguments(parser)` and `run(args) -> int` (or by naming `module:attribute`, an object that
+has both).
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ import importlib
 import sys
 
 # subcommand -> (module, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "report": ("tools.acdcli:report", "call-center reports (queues, agents, hourly) for a time range"),
+    "erlang": ("tools.acdcli:erlang", "Erlang C staffing: agents needed for a service level"),
+    "acd": ("tools.acdcli:acd", "agents' states and waiting callers from the box's stored log"),
+    "bench": ("tools.bench.cli", "run a benchmark from tools/bench (callbox bench NAME; no NAME lists them)"),
+    "demo": ("tools.demo", "the appliance on the simulated board with far ends and a live status view"),
+}
 
 
-def _load(module_name: str):  # noqa: ANN202 - returns a module
-    return importlib.import_module(module_name)
+def _load(spec: str):  # noqa: ANN202 - a module, or an object with add_arguments/run
+    """`package.module` or `package.module:attribute` (several subcommands sharing one module)."""
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
 
 
 def build_parser(load_all: bool = True) -> argparse.ArgumentParser:
