@@ -444,7 +444,9 @@ class PriSpan:
         was_up = self.link_up
         self.link_up = True
         for call in list(self.by_id.values()):
-            if call.t309_at is not None:
+            # After a link failure (T309 running) or a reset of the link by the peer (§5.8.8/5.8.9), ask
+            # the peer where each surviving call stands; a peer that lost it answers with Null/RELEASE.
+            if call.t309_at is not None or (reestablished and call.state is S.ACTIVE):
                 call.t309_at = None
                 msg = Message(MT.STATUS_ENQUIRY, call.cr, call.ours, [])
                 self._transmit(encode_message(msg), now)
@@ -706,6 +708,10 @@ class PriSpan:
             return
         if mt == MT.STATUS:
             self._receive_status(call, msg, now)
+            return
+        if mt == MT.SETUP:
+            # §5.8.3.2 e): a SETUP for a call reference in use (T303 retransmission) is ignored.
+            log.debug("%s: call %d: repeated SETUP ignored", self.name, call.call_id)
             return
         if mt in (MT.SETUP, MT.RESTART, MT.RESTART_ACKNOWLEDGE) or call.machine.next_state(peer, mt) is None:
             if mt == MT.DISCONNECT and call.state in (S.RELEASE_REQUEST, S.DISCONNECT_REQUEST):

@@ -218,10 +218,20 @@ class ChannelId:
         if not c:
             raise IEError("empty channel identification")
         o3 = c[0]
-        if o3 & 0x40:
-            raise IEError("explicit interface identifier not supported")
         if not o3 & 0x20:
             raise IEError("channel identification is for a basic rate interface")
+        i = 1
+        if o3 & 0x40:  # explicit interface identifier (octet 3.1, NFAS); this span is interface 0
+            iface = 0
+            while True:
+                if i >= len(c):
+                    raise IEError("interface identifier truncated")
+                iface = (iface << 7) | (c[i] & 0x7F)
+                i += 1
+                if c[i - 1] & 0x80:
+                    break
+            if iface != 0:
+                raise IEError(f"interface {iface} is not this span")
         exclusive, dchan, sel = bool(o3 & 0x08), bool(o3 & 0x04), o3 & 3
         if sel == 0:
             return cls(None, exclusive, dchan, none=True)
@@ -229,15 +239,15 @@ class ChannelId:
             return cls(None, exclusive, dchan)
         if sel != 1:
             raise IEError("reserved information channel selection")
-        if len(c) < 3:
+        if len(c) < i + 2:
             raise IEError("channel identification without channel number")
-        if (c[1] >> 5) & 3 != 0:
+        if (c[i] >> 5) & 3 != 0:
             raise IEError("channel identification coding standard is not ITU-T")
-        if c[1] & 0x10:
+        if c[i] & 0x10:
             raise IEError("slot maps are not supported")
-        if c[1] & 0x0F != 3:
+        if c[i] & 0x0F != 3:
             raise IEError("channel type is not B-channel units")
-        ch = c[2] & 0x7F
+        ch = c[i + 1] & 0x7F
         if not (1 <= ch <= 31) or ch == 16:
             raise IEError(f"channel number {ch} is not an E1 B-channel timeslot")
         return cls(ch, exclusive, dchan)

@@ -200,15 +200,16 @@ TIMER_ON_ENTRY: dict[tuple[Party, CallState], str] = {
     (N, S.RELEASE_REQUEST): "T308",
 }
 
-# libpri 1.6 defaults (pri_get_timer on a EuroISDN E1 span), seconds.
+# Seconds. libpri 1.6's EuroISDN E1 defaults (pri_get_timer) where libpri runs the timer; libpri leaves T310
+# and T316 off (-1), so those take the Q.931 values (T310 30 s, the low end of 30-120 s; T316 120 s).
 TIMER_DEFAULTS: dict[str, float] = {
     "T303": 4.0,
     "T305": 30.0,
     "T308": 4.0,
     "T309": 6.0,
-    "T310": 10.0,
+    "T310": 30.0,
     "T313": 4.0,
-    "T316": 30.0,
+    "T316": 120.0,
 }
 
 
