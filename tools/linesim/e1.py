@@ -127,6 +127,10 @@ class ExchangeE1End:
         self.received_frames = 0
         self.dropped_sends = 0
         self.on_receive: Any = None  # callable(exchange, nframes) after each received message
+        self.tap: Any = None  # callable(bytes): every message the box sent, raw (tests decode the line)
+        self.transform: Any = None  # callable(bytes) -> bytes: what goes on the wire (fault injection)
+        self._shift_bits = 0
+        self._carry = np.zeros(0, dtype=np.uint8)
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -151,6 +155,10 @@ class ExchangeE1End:
         if self.sock is None:
             return
         data = self.ex.transmit(k)
+        if self._shift_bits or self._carry.size:
+            data = self._shifted(data)
+        if self.transform is not None:
+            data = self.transform(data)
         try:
             self.sock.send(data)
             self.sent_frames += k
@@ -158,6 +166,19 @@ class ExchangeE1End:
             self.dropped_sends += 1
         except OSError:
             self.close()
+
+    def shift(self, bits: int) -> None:
+        """Delay the line signal by `bits` bits from now on (a framing shift the box must re-align to)."""
+        self._shift_bits += bits
+
+    def _shifted(self, data: bytes) -> bytes:
+        if self._shift_bits:
+            self._carry = np.concatenate([np.zeros(self._shift_bits, np.uint8), self._carry])
+            self._shift_bits = 0
+        bits = np.concatenate([self._carry, np.unpackbits(np.frombuffer(data, np.uint8))])
+        n = len(data) * 8
+        self._carry = bits[n:]
+        return np.packbits(bits[:n]).tobytes()
 
     def send_raw(self, data: bytes) -> None:
         """Anything at all on the wire (partial frames, garbage): bad-input tests."""
@@ -181,6 +202,8 @@ class ExchangeE1End:
             if not data:
                 self.close()
                 return
+            if self.tap is not None:
+                self.tap(data)
             k = self.ex.receive(data)
             self.received_frames += k
             if self.on_receive is not None:
