@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "erlang": ("tools.acdcli:erlang", "Erlang C staffing: agents needed for a service level"),
     "acd": ("tools.acdcli:acd", "agents' states and waiting callers from the box's stored log"),
     "bench": ("tools.bench.cli", "run a benchmark from tools/bench (callbox bench NAME; no NAME lists them)"),
+    "ivr": ("firmware.ivr.lint", "IVR flows: `callbox ivr lint FILE` (schema errors, usability warnings)"),
+    "prompts": ("firmware.prompts.cli", "build IVR prompts from texts with espeak-ng (Mandarin, English)"),
     "demo": ("tools.demo", "the appliance on the simulated board with far ends and a live status view"),
 }
 
