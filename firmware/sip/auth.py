@@ -1,9 +1,9 @@
 """HTTP digest authentication for SIP (RFC 3261 22, RFC 2617, RFC 8760 SHA-256), server side.
 
 Credentials are kept only as HA1 = H(username:realm:password), one per algorithm, so the box never holds a
-password. Nonces are stateless: `<issue time>:<HMAC(secret, time|address)>`, so a nonce is bound to the
-address it was given to and goes stale after `nonce_lifetime` seconds (then `stale=true` lets the phone
-retry without asking its user). Nonce counts are remembered per nonce (bounded) to refuse replays.
+password. Nonces are stateless: `<issue time>:<salt>:<HMAC(secret, time|salt|address)>`, so a nonce is
+bound to the address it was given to and goes stale after `nonce_lifetime` seconds (then `stale=true` lets
+the phone retry without asking its user). Nonce counts are remembered per nonce (bounded) to refuse replays.
 
 `Lockout` counts failed attempts per source address: `max_failures` failures within `window` seconds lock
 that address out for `lockout` seconds (logged), other addresses are unaffected.
@@ -86,10 +86,13 @@ class DigestAuthenticator:
         self._secret = secret if secret is not None else os.urandom(16)
         self._nc_seen: OrderedDict[str, int] = OrderedDict()
 
+    def _mac(self, stamp: str, salt: str, address: str) -> str:
+        return hmac.new(self._secret, f"{stamp}|{salt}|{address}".encode(), "sha256").hexdigest()[:24]
+
     def _nonce(self, now: float, address: str) -> str:
         stamp = f"{now:.3f}"
-        mac = hmac.new(self._secret, f"{stamp}|{address}".encode(), "sha256").hexdigest()[:24]
-        return f"{stamp}:{mac}"
+        salt = os.urandom(6).hex()
+        return f"{stamp}:{salt}:{self._mac(stamp, salt, address)}"
 
     def challenges(self, now: float, address: str, stale: bool = False) -> list[str]:
         """WWW-Authenticate values, one per algorithm, preferred first (RFC 8760 2.4)."""
@@ -131,13 +134,13 @@ class DigestAuthenticator:
         if expected_user is not None and username != expected_user:
             return AuthResult(False, username, reason="username does not match", attempted=True)
         nonce = p.get("nonce", "")
-        stamp, _, mac = nonce.partition(":")
+        stamp, _, rest = nonce.partition(":")
+        salt, _, mac = rest.partition(":")
         try:
             issued = float(stamp)
         except ValueError:
             return AuthResult(False, username, reason="bad nonce", attempted=True)
-        good_mac = hmac.new(self._secret, f"{stamp}|{address}".encode(), "sha256").hexdigest()[:24]
-        if not hmac.compare_digest(mac, good_mac):
+        if not hmac.compare_digest(mac, self._mac(stamp, salt, address)):
             # not ours (or given to another address): ask again, not a password failure
             return AuthResult(False, username, stale=True, reason="unknown nonce")
         if credentials is None or base_alg not in credentials:
