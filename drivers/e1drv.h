@@ -21,7 +21,7 @@ struct e1_span_config {
 	uint8_t line_timing;  /* 1: TX clock from RX line; 0: internal oscillator */
 	uint8_t auto_rai;     /* 1: send RAI automatically while in red/blue alarm (raw) */
 	uint8_t ts16_clear;   /* 1: TS16 transparent (no CAS, no HDLC) */
-	uint16_t los_window;  /* frames without signal before LOS; 0 = default (32) */
+	uint16_t los_window;  /* frames without signal before LOS; 0 = default (200 = 25 ms) */
 };
 
 struct e1_span_status {

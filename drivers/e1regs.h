@@ -32,7 +32,7 @@ enum {
 	E1R_TXALM = 0x03,        /* rw: alarms sent, E1TXA_* */
 	E1R_SATX = 0x04,         /* rw: Sa4..Sa8 sent in NFAS (bit4 = Sa4 ... bit0 = Sa8) */
 	E1R_SITX = 0x05,         /* rw: Si bits when CRC-4 is off (bit0 in FAS, bit1 in NFAS) */
-	E1R_LOSWIN = 0x06,       /* rw 16: LOS window in frames with no line signal (default 32) */
+	E1R_LOSWIN = 0x06,       /* rw 16: LOS window in frames with no line signal (default 200) */
 	E1R_PRBSCTL = 0x08,      /* rw: E1PRBS_* */
 	E1R_PRBSMASK = 0x0C,     /* rw 32: timeslots carrying PRBS (bit n = TS n), default 0xFFFFFFFE */
 	E1R_STATRAW = 0x10,      /* ro: instantaneous status, E1ST_* */

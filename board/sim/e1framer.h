@@ -27,7 +27,7 @@ struct e1f_config {
 	uint8_t auto_rai;     /* send RAI while LOS/LOF/AIS (raw) */
 	uint8_t ts16_clear;   /* TS16 transparent: taken from / given to the payload */
 	uint8_t reserved;
-	uint16_t los_window;  /* frames of no signal / all-zero before LOS (0 = 32) */
+	uint16_t los_window;  /* frames of no signal / all-zero before LOS (0 = 200 = 25 ms) */
 };
 
 /* Counters, cumulative, wrapping at 2^32 (same order as struct e1_counters). */

@@ -26,10 +26,12 @@ CFLAGS = [
 ]
 INCLUDES = [f"-I{ROOT / d}" for d in ("drivers", "board/sim", "tests/csrc")]
 
-SIM = ["board/sim/e1framer.c"]
+FRAMER = ["board/sim/e1framer.c"]
+E1CARD = [*FRAMER, "board/sim/sim_e1.c", "drivers/regio.c", "drivers/e1drv.c"]
 # test program -> the sources it links (and extra link flags)
 PROGRAMS: dict[str, tuple[list[str], list[str]]] = {
-    "test_e1framer": (SIM, []),
+    "test_e1framer": (FRAMER, []),
+    "test_e1card": (E1CARD, []),
 }
 
 
