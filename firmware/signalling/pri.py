@@ -284,17 +284,19 @@ class PriSpan:
         call = self.by_id.get(call_id)
         if call is None:
             return
-        call.cause = int(cause)
-        cause_ie = CauseIE(int(cause), self._location())
         st = call.state
+        peer_cleared = (self.role is Party.USER and st is S.DISCONNECT_INDICATION) or (
+            self.role is Party.NETWORK and st is S.DISCONNECT_REQUEST
+        )
+        if not peer_cleared:
+            call.cause = int(cause)  # otherwise Released reports the far end's cause
+        cause_ie = CauseIE(int(cause), self._location())
         if st in (S.CALL_PRESENT, S.CALL_INITIATED) and not call.ours:
             self._send(call, MT.RELEASE_COMPLETE, [cause_ie], now)
             self._drop(call, cause, "refused")
         elif st is S.CALL_INITIATED and call.ours and not self.link_up:
             self._drop(call, cause, "cleared while the link is down")
-        elif (self.role is Party.USER and st is S.DISCONNECT_INDICATION) or (
-            self.role is Party.NETWORK and st is S.DISCONNECT_REQUEST
-        ):
+        elif peer_cleared:
             self._send(call, MT.RELEASE, [cause_ie], now)
         elif st in (S.DISCONNECT_REQUEST, S.DISCONNECT_INDICATION, S.RELEASE_REQUEST, S.NULL):
             return
@@ -595,6 +597,8 @@ class PriSpan:
         cause, fatal = self._ie_problems(msg, mandatory)
         if fatal:
             return refuse(cause or Cause.MANDATORY_IE_MISSING, "mandatory IE missing or bad")
+        if any(p.kind == "content" and p.ie_id == ChannelId.ID for p in msg.errors):
+            return refuse(Cause.INVALID_IE_CONTENTS, "channel identification unusable")
         bc = msg.get(BearerCapability)
         if bc.transfer not in (0x00, 0x10):
             return refuse(Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED, f"bearer 0x{bc.transfer:02x}")

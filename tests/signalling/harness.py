@@ -12,8 +12,18 @@ class Pair:
         self.user = PriSpan(Party.USER, name="user", **kw)
         self.net = PriSpan(Party.NETWORK, name="net", **kw)
         self.ev = {self.user: [], self.net: []}
-        self.drop_to: set = set()  # spans whose incoming frames are lost
+        self.drop_to: set = set()  # spans whose incoming frames are lost (the link fails too)
+        self.deaf: set = set()  # spans whose layer 3 ignores every message (the link stays up)
+        for span in (self.user, self.net):
+            span._receive_message = self._filter(span, span._receive_message)
         self.wire: list = []  # (dest, frame) log
+
+    def _filter(self, span, receive):  # noqa: ANN202
+        def receive_message(data: bytes, now: float) -> None:
+            if span not in self.deaf:
+                receive(data, now)
+
+        return receive_message
 
     def pump(self) -> None:
         for _ in range(1000):
