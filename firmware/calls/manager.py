@@ -222,8 +222,8 @@ class CallManager:
 
     def ringing(self, ep: Endpoint) -> None:
         call = self.call_of(ep)
-        if call is None or ep not in call.ringing:
-            return
+        if call is None or ep not in call.ringing or call.b is not None:
+            return  # (consult / three-way legs: the initiator's own phone shows the ringing)
         if call.a.up:
             self.tone(call.a, "ringback")
         else:
@@ -650,7 +650,7 @@ class CallManager:
         return leg
 
     def _regroup(self, call: Call) -> None:
-        group = abs(hash(call.uniqueid)) % (1 << 30)
+        group = call.a.channel  # unique while the call holds that channel
         members = [ep for ep in (call.a, call.b, *call.conference) if ep is not None and ep.up]
         if len(members) >= 3:
             self.engine.unbridge(*[m.channel for m in members])

@@ -482,8 +482,8 @@ class MediaEngine:
         np.add(heard[self.src[0]], heard[self.src[1]], out=out, dtype=np.int32)
         members = self._conf_members
         if len(members):
-            groups = self.conf_group[members]
-            sums = np.zeros((int(groups.max()) + 1, n), dtype=np.int32)
+            uniq, groups = np.unique(self.conf_group[members], return_inverse=True)
+            sums = np.zeros((len(uniq), n), dtype=np.int32)
             np.add.at(sums, groups, heard[members])
             out[members] += sums[groups] - heard[members]
 
