@@ -94,11 +94,14 @@ class DigestAuthenticator:
         salt = os.urandom(6).hex()
         return f"{stamp}:{salt}:{self._mac(stamp, salt, address)}"
 
-    def challenges(self, now: float, address: str, stale: bool = False) -> list[str]:
-        """WWW-Authenticate values, one per algorithm, preferred first (RFC 8760 2.4)."""
+    def challenges(
+        self, now: float, address: str, stale: bool = False, algorithms: tuple[str, ...] | None = None
+    ) -> list[str]:
+        """WWW-Authenticate values, one per algorithm, preferred first (RFC 8760 2.4). `algorithms`
+        overrides the order for one user (legacy phones that read only the first challenge)."""
         nonce = self._nonce(now, address)
         out = []
-        for alg in self.algorithms:
+        for alg in algorithms or self.algorithms:
             value = f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={alg}, qop="auth"'
             if stale:
                 value += ", stale=true"
@@ -129,7 +132,7 @@ class DigestAuthenticator:
             return AuthResult(False, username, reason="wrong realm", attempted=True)
         algorithm = p.get("algorithm", "MD5").upper()
         base_alg = algorithm.removesuffix("-SESS")
-        if base_alg not in ALGORITHMS or base_alg not in [a.upper() for a in self.algorithms]:
+        if base_alg not in ALGORITHMS:
             return AuthResult(False, username, reason=f"algorithm {algorithm}", attempted=True)
         if expected_user is not None and username != expected_user:
             return AuthResult(False, username, reason="username does not match", attempted=True)

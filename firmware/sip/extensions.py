@@ -15,6 +15,8 @@
         voicemail: "1001"
         follow_me: "013800138000"
         max_contacts: 5
+        digest_algorithms: [MD5]        # optional: challenge order for phones that read only the first
+                                        # WWW-Authenticate (SIPp, older phones); default SHA-256, MD5
 
 `python -m firmware.sip.extensions NUMBER PASSWORD [REALM]` prints the ha1 mapping to paste in.
 Errors carry file, line and field (firmware.config).
@@ -75,6 +77,12 @@ SCHEMA: dict[str, Any] = {
                     "voicemail": {"type": ["string", "null"]},
                     "follow_me": {"type": ["string", "null"], "pattern": "^[0-9+]{1,20}$"},
                     "max_contacts": {"type": "integer", "minimum": 1, "maximum": 20},
+                    "digest_algorithms": {
+                        "type": "array",
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "items": {"enum": list(ALGORITHMS)},
+                    },
                 },
             },
         },
@@ -91,6 +99,7 @@ class Extension:
     voicemail: str | None = None
     follow_me: str | None = None
     max_contacts: int = 5
+    digest_algorithms: tuple[str, ...] | None = None  # challenge order for this phone; None: the box's
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,7 @@ class Directory:
                 voicemail=item.get("voicemail"),
                 follow_me=item.get("follow_me"),
                 max_contacts=item.get("max_contacts", 5),
+                digest_algorithms=tuple(item["digest_algorithms"]) if "digest_algorithms" in item else None,
             )
         return cls(realm, exts, codes)
 

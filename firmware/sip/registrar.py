@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Binding:
     extension: str
     contact: str  # the Contact URI
-    peer: Peer  # where its REGISTER came from (the NAT's public side)
+    peer: Peer  # where requests to it go: its Contact, or the NAT's public side it registered from
     expires_at: float
     call_id: str
     cseq: int
@@ -36,6 +36,22 @@ class BindingChange:
     contact: str
     registered: bool  # False: removed or expired
     expires_at: float
+
+
+def _target(request: Request, peer: Peer, contact: str) -> Peer:
+    """Where requests to this contact go. Behind NAT (the REGISTER did not come from where its Via says)
+    or over TCP (reuse the connection): the address it came from. Otherwise the Contact's own address."""
+    via = request.top_via
+    if peer.reliable or (via.host, via.port or 5060) != (peer.host, peer.port):
+        return peer
+    try:
+        uri = SipUri.parse(contact)
+    except RemoteProtocolError:
+        return peer
+    transport = (uri.params.get("transport") or "udp").upper()
+    if transport != "UDP" or not uri.host or uri.host.startswith("["):
+        return peer
+    return Peer("UDP", uri.host, uri.port or 5060)
 
 
 class Registrar:
@@ -110,7 +126,8 @@ class Registrar:
             if self.lockout.failure(address, now, result.username or ""):
                 return make_response(request, 403, "Forbidden (locked out)", to_tag)
         resp = make_response(request, 401, "", to_tag)
-        for value in self.auth.challenges(now, address, stale=result.stale):
+        prefs = ext.digest_algorithms if ext is not None else None
+        for value in self.auth.challenges(now, address, stale=result.stale, algorithms=prefs):
             resp.headers.add("WWW-Authenticate", value)
         return resp
 
@@ -178,7 +195,8 @@ class Registrar:
                     del table[oldest.contact]
                     changes.append(BindingChange(ext, oldest.contact, False, now))
                 instance = contact.params.get("+sip.instance")
-                table[contact.uri] = Binding(ext, contact.uri, peer, now + expires, call_id, cseq, instance)
+                target = _target(request, peer, contact.uri)
+                table[contact.uri] = Binding(ext, contact.uri, target, now + expires, call_id, cseq, instance)
                 changes.append(BindingChange(ext, contact.uri, True, now + expires))
         if not table:
             self.bindings.pop(ext, None)
