@@ -27,6 +27,7 @@ A queues file looks like this (every key but `queues` and a queue's `members` ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -86,7 +87,16 @@ class QueueConfig:
 
     def base_max_penalty(self) -> int:
         """Penalty allowed from the first second: the lowest (best) penalty among the members."""
-        return min(self.members.values(), default=0)
+        return self._penalty_range[0]
+
+    @cached_property
+    def _penalty_range(self) -> tuple[int, int]:
+        # The routing hot path asks for these for every caller it considers; members never change.
+        return min(self.members.values(), default=0), max(self.members.values(), default=0)
+
+    @cached_property
+    def member_set(self) -> frozenset[str]:
+        return frozenset(self.members)
 
     def max_penalty_after(self, waited: float) -> int:
         """Highest member penalty that may be offered a caller who has waited this long.
@@ -94,7 +104,7 @@ class QueueConfig:
         Without penalty steps every member may be offered (lower penalties first, as Asterisk does);
         with them, the best-skilled members alone until the first step's wait, and so on."""
         if not self.penalty_steps:
-            return max(self.members.values(), default=0)
+            return self._penalty_range[1]
         allowed = self.base_max_penalty()
         for step in self.penalty_steps:
             if waited >= step.after:

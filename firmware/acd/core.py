@@ -14,11 +14,15 @@ logged-out / available / paused / ringing / on-call / wrap-up.
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
 import itertools
 import random
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Concatenate, ParamSpec, TypeVar
 
 from firmware.acd.config import AcdConfig, QueueConfig
 from firmware.acd.queuelog import QueueLog, QueueLogEntry
@@ -113,6 +117,7 @@ class Leave:
     callid: str
     reason: str
     destination: str
+    callback_callid: str | None = None  # a callback was queued in the caller's place under this id
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,7 @@ class Caller:
     callback: bool = False
     callback_attempts: int = 0
     not_before: float = 0.0
+    max_wait_at: float = float("inf")
     agent: str | None = None
     connected_at: float = 0.0
     hold_time: float = 0.0  # time waiting in the queue before an agent answered (Asterisk's "holdtime")
@@ -194,6 +200,7 @@ class QueueState:
     keys: list[tuple[int, float, int]] = field(default_factory=list)
     avg_holdtime: float = 0.0  # Asterisk's exponential average: new = (3 * old + sample) / 4
     rr_last: int = -1  # rrmemory: index of the member rung last
+    member_index: dict[str, int] = field(default_factory=dict)  # agent -> position in the member list
     answered: int = 0
 
     def position(self, caller: Caller) -> int:
@@ -227,6 +234,21 @@ CREATE INDEX IF NOT EXISTS acd_calls_ended ON acd_calls(ended);
 """
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_transaction(method: Callable[Concatenate[Acd, _P], _R]) -> Callable[Concatenate[Acd, _P], _R]:
+    """Everything one input changes (queue log lines, agent states, call rows) commits together, once."""
+
+    @functools.wraps(method)
+    def wrapper(self: Acd, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self.log.batch():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class AcdError(ValueError):
     """Call control asked for something the ACD cannot do (unknown queue, agent or call)."""
 
@@ -245,6 +267,12 @@ class Acd:
         self.evaluations = 0  # waiting callers considered against their queue's free agents
         self.decisions = 0  # routing decisions taken: agent(s) chosen and offered a caller
         self._last_state: dict[str, AgentState] = {}
+        self._free: set[str] = set()  # agents available right now, kept as states change
+        self._timers: list[tuple[float, int, str, str]] = []  # (when, order, kind, caller or agent)
+        self._timer_seq = itertools.count()
+        self._route_due = True  # something changed that may let a waiting caller reach an agent
+        self._check_empty = True  # an agent changed state: a leave-when-empty queue may be empty now
+        self._queue_order: list[QueueState] = []  # higher weight first
         self.apply_config(config)
 
     # ---- configuration ---------------------------------------------------------------------------------
@@ -256,11 +284,13 @@ class Acd:
                 self.queues[name].config = queue_config
             else:
                 self.queues[name] = QueueState(queue_config)
+            self.queues[name].member_index = {agent: i for i, agent in enumerate(queue_config.members)}
             for member in queue_config.members:
                 self._agent(member, create=True)
         for name in list(self.queues):
             if name not in config.queues and not self.queues[name].waiting:
                 del self.queues[name]
+        self._queue_order = sorted(self.queues.values(), key=lambda q: -q.config.weight)
 
     def _agent(self, name: str, create: bool = False) -> Agent:
         agent = self.agents.get(name)
@@ -282,6 +312,7 @@ class Acd:
 
     # ---- agents ----------------------------------------------------------------------------------------
 
+    @_one_transaction
     def login(self, agent_name: str, now: float, queues: list[str] | None = None) -> list[Action]:
         """Log an agent in to `queues` (default: every queue that lists them as a member)."""
         agent = self._agent(agent_name)
@@ -304,6 +335,7 @@ class Acd:
         self._state_changed(agent, now)
         return self.tick(now)
 
+    @_one_transaction
     def logout(self, agent_name: str, now: float) -> list[Action]:
         agent = self._agent(agent_name)
         if not agent.logged_in:
@@ -344,6 +376,7 @@ class Acd:
         self._state_changed(agent, now)
         return self.tick(now)
 
+    @_one_transaction
     def pause(self, agent_name: str, now: float, reason: str = "") -> list[Action]:
         agent = self._agent(agent_name)
         if not agent.logged_in or (agent.paused and agent.pause_reason == reason):
@@ -354,6 +387,7 @@ class Acd:
         self._state_changed(agent, now, reason)
         return self.tick(now)
 
+    @_one_transaction
     def unpause(self, agent_name: str, now: float, reason: str = "") -> list[Action]:
         agent = self._agent(agent_name)
         if not agent.logged_in or not agent.paused:
@@ -367,16 +401,21 @@ class Acd:
 
     def _state_changed(self, agent: Agent, now: float, reason: str = "") -> None:
         state = agent.state
+        if state is AgentState.AVAILABLE:
+            self._free.add(agent.name)
+        else:
+            self._free.discard(agent.name)
+        self._route_due = self._check_empty = True
         if self._last_state.get(agent.name) != state:
             self._last_state[agent.name] = state
             self.conn.execute(
                 "INSERT INTO acd_agent_state(time, agent, state, reason, callid) VALUES (?,?,?,?,?)",
                 (now, agent.name, state.value, reason or agent.pause_reason, agent.callid or ""),
             )
-            self.conn.commit()
 
     # ---- callers ---------------------------------------------------------------------------------------
 
+    @_one_transaction
     def enter(
         self,
         callid: str,
@@ -405,6 +444,7 @@ class Acd:
         if sticky is not None and vip_agent is None:
             caller.sticky_agent, caller.sticky_state = sticky, "offered"
             caller.sticky_until = now + STICKY_ANSWER_TIMEOUT
+            self._at(caller.sticky_until, "sticky", callid)
             actions.append(StickyOffer(callid, sticky))
         return actions + self.tick(now)
 
@@ -414,7 +454,18 @@ class Acd:
         config = queue.config
         caller.next_announce = now + config.announce_frequency if config.announce_frequency else float("inf")
         caller.next_offer = now + config.offer_frequency if config.offer_frequency else float("inf")
+        caller.max_wait_at = now + config.max_wait if config.max_wait else float("inf")
+        for when, kind in (
+            (caller.next_announce, "announce"),
+            (caller.next_offer, "offer"),
+            (caller.max_wait_at, "maxwait"),
+        ):
+            if when != float("inf"):
+                self._at(when, kind, caller.callid)
+        for step in config.penalty_steps:
+            self._at(now + step.after, "route", caller.callid)
         self.callers[caller.callid] = caller
+        self._route_due = self._check_empty = True
 
     def _sticky_candidate(self, config: QueueConfig, number: str, now: float) -> str | None:
         if config.sticky_days <= 0 or not number:
@@ -429,6 +480,7 @@ class Acd:
             return None
         return agent.name
 
+    @_one_transaction
     def key(self, callid: str, digit: str, now: float) -> list[Action]:
         """A key the waiting caller pressed (answers to the sticky offer and the periodic offer)."""
         caller = self._caller(callid)
@@ -439,8 +491,10 @@ class Acd:
             if digit == "*":
                 caller.sticky_state = "accepted"
                 caller.sticky_until = now + queue.config.sticky_wait
+                self._at(caller.sticky_until, "sticky", callid)
             else:
                 caller.sticky_state = None
+            self._route_due = True
             return self.tick(now)
         if queue.config.offer_frequency and digit == "1":
             return self._exit_with_key(
@@ -479,19 +533,31 @@ class Acd:
             caller.orig_position,
             int(now - caller.entered),
         )
+        callid = caller.callid
         if keep_place:
-            self._make_callback(caller)
-        else:
-            self._forget(caller, queue)
-        return actions + [Leave(caller.callid, reason, destination)]
+            return actions + [Leave(callid, reason, destination, self._make_callback(caller, now))]
+        self._forget(caller, queue)
+        return actions + [Leave(callid, reason, destination)]
 
-    def _make_callback(self, caller: Caller) -> None:
-        """The caller hangs up but keeps their place: an agent will be offered a call back to them."""
+    def _make_callback(self, caller: Caller, now: float) -> str:
+        """The caller hangs up but keeps their place: an agent will be offered a call back to them.
+
+        The callback is a queue call of its own (`<callid>-cb`, its own ENTERQUEUE with url "callback"), so
+        the log stays what reporting tools expect: the caller's call ended with its EXIT line, and the
+        callback is entered, connected and completed like any call. It keeps the caller's place in line."""
+        del self.callers[caller.callid]
+        caller.callid = f"{caller.callid}-cb"
+        self.callers[caller.callid] = caller
         caller.callback = True
         caller.state = "waiting"
-        caller.next_announce = caller.next_offer = float("inf")
+        caller.next_announce = caller.next_offer = caller.max_wait_at = float("inf")
         caller.sticky_state = None
+        caller.retry_after.clear()
+        self.log.write(now, caller.callid, caller.queue, "NONE", "ENTERQUEUE", "callback", caller.number)
+        self._route_due = True
+        return caller.callid
 
+    @_one_transaction
     def hangup(self, callid: str, now: float) -> list[Action]:
         """The caller hung up (waiting, ringing an agent, or talking to one)."""
         caller = self._caller(callid)
@@ -517,6 +583,7 @@ class Acd:
         self._forget(caller, queue)
         return actions + self.tick(now)
 
+    @_one_transaction
     def agent_hangup(self, callid: str, now: float) -> list[Action]:
         """The agent ended the call."""
         caller = self._caller(callid)
@@ -524,6 +591,7 @@ class Acd:
             return []  # e.g. an agent hanging up during wrap-up: no call, nothing to do
         return self._complete(caller, self._queue(caller.queue), now, "COMPLETEAGENT")
 
+    @_one_transaction
     def transfer(self, callid: str, extension: str, now: float, context: str = "callbox") -> list[Action]:
         """The agent transferred the caller away: the queue call ends for the agent."""
         caller = self._caller(callid)
@@ -595,6 +663,7 @@ class Acd:
         if queue.config.wrapup > 0:
             agent.activity = Activity.WRAP_UP
             agent.wrapup_until = now + queue.config.wrapup
+            self._at(agent.wrapup_until, "wrapup", agent.name)
             agent.wrapup_callid, agent.wrapup_started = caller.callid, now
         else:
             agent.activity = Activity.IDLE
@@ -609,6 +678,7 @@ class Acd:
 
     # ---- offers to agents ------------------------------------------------------------------------------
 
+    @_one_transaction
     def answered(self, callid: str, agent_name: str, now: float) -> list[Action]:
         """The agent picked up the offer."""
         caller = self._caller(callid)
@@ -647,7 +717,6 @@ class Acd:
                 "INSERT OR REPLACE INTO acd_last_agent(number, agent, time) VALUES (?,?,?)",
                 (caller.number, agent_name, now),
             )
-            self.conn.commit()
         self._state_changed(agent, now)
         return (
             actions
@@ -655,6 +724,7 @@ class Acd:
             + self.tick(now)
         )
 
+    @_one_transaction
     def declined(self, callid: str, agent_name: str, now: float) -> list[Action]:
         """The agent's phone refused the offer (busy, declined, unreachable): like a ring with no answer."""
         caller = self._caller(callid)
@@ -662,6 +732,7 @@ class Acd:
             return []
         return self._ring_no_answer(caller, self._agent(agent_name), now)
 
+    @_one_transaction
     def callback_failed(self, callid: str, now: float) -> list[Action]:
         """The call back to the customer was not answered: try again later, a few times."""
         caller = self._caller(callid)
@@ -688,6 +759,7 @@ class Acd:
             return self.tick(now)
         caller.state = "waiting"
         caller.not_before = now + CALLBACK_RETRY
+        self._at(caller.not_before, "route", callid)
         queue.insert(caller)
         return self.tick(now)
 
@@ -728,6 +800,7 @@ class Acd:
             now, caller.callid, caller.queue, agent.channel, "RINGNOANSWER", int((now - started) * 1000)
         )
         caller.retry_after[agent.name] = now + queue.config.retry
+        self._at(caller.retry_after[agent.name], "route", caller.callid)
         actions: list[Action] = [StopRing(caller.callid, agent.name)]
         self._agent_idle(agent, now)
         agent.missed_in_row += 1
@@ -744,55 +817,89 @@ class Acd:
 
     # ---- time ------------------------------------------------------------------------------------------
 
+    def _at(self, when: float, kind: str, key: str) -> None:
+        """Schedule a timer. Timers are never cancelled: each checks, when it fires, that what it was set
+        for still holds (the same deadline on the same caller or agent), so stale ones do nothing."""
+        heapq.heappush(self._timers, (when, next(self._timer_seq), kind, key))
+
+    @_one_transaction
     def tick(self, now: float) -> list[Action]:
-        """Run what is due at `now`, then route waiting callers to free agents."""
+        """Run what is due at `now` (ring timeouts, wrap-up ends, announcements, offers, max wait, penalty
+        steps, retry back-off), send callers out of queues left empty, then route if anything changed."""
         actions: list[Action] = []
-        for agent in self.agents.values():
-            if agent.activity is Activity.WRAP_UP and now >= agent.wrapup_until:
-                agent.activity = Activity.IDLE
-                self._end_wrapup(agent, agent.wrapup_until)
-                self._state_changed(agent, now)
-                if agent.logout_after_call:
-                    actions += self._finish_logout(agent, now)
-        for queue in list(self.queues.values()):
+        while self._timers and self._timers[0][0] <= now:
+            when, _, kind, key = heapq.heappop(self._timers)
+            actions += self._fire(kind, key, when, now)
+        if self._check_empty:
+            self._check_empty = False
+            actions += self._leave_empty_queues(now)
+        if self._route_due:
+            self._route_due = False
+            actions += self._route(now)
+        return actions
+
+    def _fire(self, kind: str, key: str, when: float, now: float) -> list[Action]:
+        if kind == "route":  # time alone made a caller eligible for more agents
+            self._route_due = True
+            return []
+        if kind == "wrapup":
+            agent = self.agents.get(key)
+            if agent is None or agent.activity is not Activity.WRAP_UP or agent.wrapup_until != when:
+                return []
+            agent.activity = Activity.IDLE
+            self._end_wrapup(agent, when)
+            self._state_changed(agent, now)
+            return self._finish_logout(agent, now) if agent.logout_after_call else []
+        caller = self.callers.get(key)
+        if caller is None or caller.state == "connected":
+            return []
+        queue = self.queues[caller.queue]
+        config = queue.config
+        if kind == "ring" and caller.state == "ringing" and caller.ring_deadline == when:
+            actions: list[Action] = []
+            for agent_name in list(caller.ringing):
+                actions += self._ring_no_answer(caller, self._agent(agent_name), now)
+            return actions
+        if kind == "maxwait" and caller.max_wait_at == when and not caller.callback:
+            if caller.state == "ringing":  # Asterisk checks the timeout between ring attempts
+                caller.max_wait_at = caller.ring_deadline
+                self._at(caller.max_wait_at, "maxwait", caller.callid)
+                return []
+            return self._timeout(caller, queue, now)
+        if kind == "sticky" and caller.sticky_state is not None and caller.sticky_until == when:
+            caller.sticky_state = None
+            self._route_due = True
+        elif kind == "announce" and caller.next_announce == when:
+            caller.next_announce = now + config.announce_frequency
+            self._at(caller.next_announce, "announce", caller.callid)
+            if caller.state == "waiting":
+                return [Announce(caller.callid, queue.position(caller), self.estimated_wait(caller, now))]
+        elif kind == "offer" and caller.next_offer == when:
+            caller.next_offer = now + config.offer_frequency
+            self._at(caller.next_offer, "offer", caller.callid)
+            if caller.state == "waiting":
+                return [OfferOptions(caller.callid)]
+        return []
+
+    def _leave_empty_queues(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        for queue in self.queues.values():
             config = queue.config
-            for caller in list(queue.waiting):
-                if caller.state == "ringing" and now >= caller.ring_deadline:
-                    for agent_name in list(caller.ringing):
-                        actions += self._ring_no_answer(caller, self._agent(agent_name), now)
-                if caller.callback:
-                    continue
-                waited = now - caller.entered
-                if config.max_wait and waited >= config.max_wait and caller.state == "waiting":
-                    actions += self._timeout(caller, queue, now)
-                    continue
-                if caller.sticky_state is not None and now >= caller.sticky_until:
-                    caller.sticky_state = None
-                if caller.state == "waiting" and now >= caller.next_announce:
-                    caller.next_announce = now + config.announce_frequency
-                    actions.append(
-                        Announce(caller.callid, queue.position(caller), self.estimated_wait(caller, now))
-                    )
-                if caller.state == "waiting" and now >= caller.next_offer:
-                    caller.next_offer = now + config.offer_frequency
-                    actions.append(OfferOptions(caller.callid))
-            if config.leavewhenempty and queue.waiting and self._is_empty(queue, config.leavewhenempty):
-                for caller in [c for c in queue.waiting if c.state == "waiting" and not c.callback]:
-                    self.log.write(
-                        now,
-                        caller.callid,
-                        config.name,
-                        "NONE",
-                        "EXITEMPTY",
-                        queue.position(caller),
-                        caller.orig_position,
-                        int(now - caller.entered),
-                    )
-                    self._forget(caller, queue)
-                    actions.append(Leave(caller.callid, "empty", config.overflow))
-        # Routing runs every tick, not only on changes: time alone makes callers eligible for more agents
-        # (penalty steps, retry back-off, callback retry), and with no free agent it costs one set build.
-        actions += self._route(now)
+            if not (config.leavewhenempty and queue.waiting and self._is_empty(queue, config.leavewhenempty)):
+                continue
+            for caller in [c for c in queue.waiting if c.state == "waiting" and not c.callback]:
+                self.log.write(
+                    now,
+                    caller.callid,
+                    config.name,
+                    "NONE",
+                    "EXITEMPTY",
+                    queue.position(caller),
+                    caller.orig_position,
+                    int(now - caller.entered),
+                )
+                self._forget(caller, queue)
+                actions.append(Leave(caller.callid, "empty", config.overflow))
         return actions
 
     def _timeout(self, caller: Caller, queue: QueueState, now: float) -> list[Action]:
@@ -808,8 +915,8 @@ class Acd:
             int(now - caller.entered),
         )
         if config.overflow_kind == "callback":
-            self._make_callback(caller)
-            return [Leave(caller.callid, "callback", "callback")]
+            callid = caller.callid
+            return [Leave(callid, "callback", "callback", self._make_callback(caller, now))]
         self._forget(caller, queue)
         if config.overflow_kind == "queue" and config.overflow_target in self.queues:
             target = self.queues[config.overflow_target]
@@ -860,40 +967,51 @@ class Acd:
 
     def _route(self, now: float) -> list[Action]:
         actions: list[Action] = []
-        free = {name for name, agent in self.agents.items() if agent.state is AgentState.AVAILABLE}
-        if not free:
+        if not self._free:
             return actions
-        for queue in sorted(self.queues.values(), key=lambda q: -q.config.weight):
+        for queue in self._queue_order:
+            queue_free = self._free & queue.config.member_set
+            if not queue_free:
+                continue  # nobody of this queue is free: its callers need not be looked at
+            # Callers without their own limits (a named agent, the sticky agent, retry back-off) differ only
+            # in how long they have waited, i.e. in the highest penalty they may be offered: once one finds
+            # nobody up to penalty p, no later such caller allowed up to p can find anybody either.
+            nobody_up_to = -1
             for caller in list(queue.waiting):
-                if not free:
-                    return actions
+                if not queue_free:
+                    break
                 if caller.state != "waiting" or caller.sticky_state == "offered" or now < caller.not_before:
                     continue
+                max_penalty = queue.config.max_penalty_after(now - caller.entered)
+                plain = caller.vip_agent is None and caller.sticky_state is None and not caller.retry_after
+                if plain and max_penalty <= nobody_up_to:
+                    continue
                 self.evaluations += 1
-                chosen = self._choose(queue, caller, free, now)
+                chosen = self._choose(queue, caller, queue_free, now, max_penalty)
                 if not chosen:
+                    if plain:
+                        nobody_up_to = max(nobody_up_to, max_penalty)
                     continue
                 self.decisions += 1
                 caller.state = "ringing"
                 caller.ring_deadline = now + queue.config.ring_timeout
+                self._at(caller.ring_deadline, "ring", caller.callid)
                 for agent_name in chosen:
-                    free.discard(agent_name)
+                    queue_free.discard(agent_name)
                     agent = self.agents[agent_name]
                     agent.activity = Activity.RINGING
                     agent.callid = caller.callid
                     caller.ringing[agent_name] = now
                     self._state_changed(agent, now)
+                    callback_number = caller.number if caller.callback else None
                     actions.append(
-                        Ring(
-                            caller.callid,
-                            agent_name,
-                            queue.config.ring_timeout,
-                            caller.number if caller.callback else None,
-                        )
+                        Ring(caller.callid, agent_name, queue.config.ring_timeout, callback_number)
                     )
         return actions
 
-    def _choose(self, queue: QueueState, caller: Caller, free: set[str], now: float) -> list[str]:
+    def _choose(
+        self, queue: QueueState, caller: Caller, free: set[str], now: float, max_penalty: int
+    ) -> list[str]:
         config = queue.config
         if caller.vip_agent is not None:
             only = caller.vip_agent
@@ -901,10 +1019,10 @@ class Acd:
             only = caller.sticky_agent
         else:
             only = None
-        max_penalty = config.max_penalty_after(now - caller.entered)
         candidates: list[tuple[int, str, int]] = []  # (penalty, agent, member index)
-        for index, (name, penalty) in enumerate(config.members.items()):
-            if name not in free or (only is not None and name != only):
+        for name in free:
+            penalty = config.members[name]
+            if only is not None and name != only:
                 continue
             if config.name not in self.agents[name].queues:
                 continue
@@ -912,7 +1030,9 @@ class Acd:
                 continue
             if now < caller.retry_after.get(name, 0.0):
                 continue
-            candidates.append((penalty, name, index))
+            candidates.append((penalty, name, queue.member_index[name]))
+        # Sets iterate in hash order, which changes between runs: order by member index so a seed replays.
+        candidates.sort(key=lambda c: c[2])
         if not candidates:
             return []
         strategy = config.strategy
@@ -944,6 +1064,7 @@ class Acd:
 
     # ---- restart ---------------------------------------------------------------------------------------
 
+    @_one_transaction
     def restore(self, entries: list[QueueLogEntry], now: float) -> None:
         """Rebuild agents' log-in and pause state from the queue log after a restart.
 

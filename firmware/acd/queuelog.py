@@ -172,6 +172,8 @@ class QueueLog:
         return entry
 
     def _commit(self) -> None:
+        if not self.conn.in_transaction:
+            return  # nothing was written: no commit, no fsync
         self.conn.commit()
         if self._file is not None:
             self._file.flush()

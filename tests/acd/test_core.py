@@ -289,14 +289,19 @@ def test_periodic_offer_voicemail_and_callback_keeping_place(make_acd):
     h.run(h.acd.enter("c3", "service", "333", h.now))
     offers = [a for a in h.advance(45) if isinstance(a, OfferOptions)]  # t = 65: only c1 (due at 60)
     assert [o.callid for o in offers] == ["c1"]
-    assert h.run(h.acd.key("c1", "2", h.now)) == [Leave("c1", "callback", "callback")]
+    assert h.run(h.acd.key("c1", "2", h.now)) == [Leave("c1", "callback", "callback", "c1-cb")]
     h.run(h.acd.hangup("c1", h.now))  # the caller hangs up, the callback keeps its place
     h.advance(20)
     assert h.run(h.acd.key("c2", "1", h.now)) == [Leave("c2", "voicemail", "voicemail:200")]
     assert [f[5] for f in h.events("EXITWITHKEY")] == ["2", "1"]
     ring = [a for a in h.run(h.acd.unpause("8001", h.now)) if isinstance(a, Ring)]
-    assert ring == [Ring("c1", "8001", 15.0, callback_number="111")]  # ahead of c3: it kept its place
-    assert h.run(h.acd.answered("c1", "8001", h.now)) == [Connect("c1", "8001", "111")]
+    assert ring == [Ring("c1-cb", "8001", 15.0, callback_number="111")]  # ahead of c3: it kept its place
+    assert h.run(h.acd.answered("c1-cb", "8001", h.now)) == [Connect("c1-cb", "8001", "111")]
+    assert [f[4] for f in h.lines() if f[1] == "c1"] == ["ENTERQUEUE", "EXITWITHKEY"]
+    assert [f[4:7] for f in h.lines() if f[1] == "c1-cb"] == [
+        ["ENTERQUEUE", "callback", "111"],
+        ["CONNECT", "85", "c1-cb-8001"],
+    ]
 
 
 def test_sticky_agent_offer_accept_and_decline(make_acd):
