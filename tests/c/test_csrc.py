@@ -28,10 +28,14 @@ INCLUDES = [f"-I{ROOT / d}" for d in ("drivers", "board/sim", "tests/csrc")]
 
 FRAMER = ["board/sim/e1framer.c"]
 E1CARD = [*FRAMER, "board/sim/sim_e1.c", "drivers/regio.c", "drivers/e1drv.c"]
+FXOCARD = ["board/sim/sim_fxo.c", "board/sim/g711.c", "drivers/regio.c", "drivers/fxodrv.c"]
 # test program -> the sources it links (and extra link flags)
 PROGRAMS: dict[str, tuple[list[str], list[str]]] = {
     "test_e1framer": (FRAMER, []),
     "test_e1card": (E1CARD, []),
+    "test_fxocard": (FXOCARD, []),
+    # the codec model against spandsp's G.711 (libspandsp-dev, installed by ./box)
+    "test_g711": (["board/sim/g711.c"], ["-lspandsp"]),
 }
 
 
