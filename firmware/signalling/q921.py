@@ -73,7 +73,7 @@ class DataIndication:
 LinkEvent = LinkUp | LinkDown | DataIndication
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Frame:
     """A decoded LAPD frame (only what the procedures need)."""
 
@@ -447,18 +447,15 @@ class DataLink:
         if self.state is LinkState.TIMER_RECOVERY:
             if not f.command and f.pf:
                 # The answer to our enquiry: recovery is over.
-                self.va = f.nr
-                self._drop_acked()
+                self._set_va(f.nr)
                 self.t200_at = None
                 self.t203_at = now + self.t203
                 self.state = LinkState.MULTIFRAME_ESTABLISHED
                 self._retransmit_from(f.nr, now)
             else:
-                self.va = f.nr
-                self._drop_acked()
+                self._set_va(f.nr)
         elif reject:
-            self.va = f.nr
-            self._drop_acked()
+            self._set_va(f.nr)
             self.t200_at = None
             self.t203_at = now + self.t203
             self._retransmit_from(f.nr, now)
@@ -480,25 +477,23 @@ class DataLink:
         self._establish(now, l3=False)
 
     def _ack_to(self, nr: int, now: float, retransmit: bool, in_recovery: bool) -> None:
-        if in_recovery:
-            self.va = nr
-            self._drop_acked()
-            return
-        if self.peer_busy:
-            self.va = nr
+        if in_recovery or self.peer_busy:
+            self._set_va(nr)
         elif nr == self.vs:
-            self.va = nr
+            self._set_va(nr)
             self.t200_at = None
             self.t203_at = now + self.t203
         elif nr != self.va:
-            self.va = nr
+            self._set_va(nr)
             self.t200_at = now + self.t200
-        self._drop_acked()
 
-    def _drop_acked(self) -> None:
-        for ns in list(self._unacked):
-            if not _between(self.va, ns, (self.vs - 1) % MODULUS) or self.va == self.vs:
-                del self._unacked[ns]
+    def _set_va(self, nr: int) -> None:
+        """V(A) = N(R): the I frames before N(R) are acknowledged and leave the retransmission store."""
+        va = self.va
+        while va != nr:
+            self._unacked.pop(va, None)
+            va = (va + 1) % MODULUS
+        self.va = nr
 
     def _retransmit_from(self, nr: int, now: float) -> None:
         """Invoke retransmission: V(S) back to N(R), unacknowledged I frames go out again."""

@@ -213,6 +213,20 @@ TIMER_DEFAULTS: dict[str, float] = {
 }
 
 
+# The tables above, flattened once into one dict keyed by plain values for the per-message lookup
+# (hashing enum members is slow in CPython; the tables stay the readable source of truth).
+_INDEX: dict[tuple[int, str, int], CallState] = {
+    (int(st), sender.value, int(mt)): new
+    for st, row in TRANSITIONS.items()
+    for (sender, mt), new in row.items()
+}
+for _mt, _states in STATUS_NEUTRAL.items():
+    for _st in _states:
+        for _p in Party:
+            _INDEX.setdefault((int(_st), _p.value, int(_mt)), _st)
+_TIMER_INDEX: dict[tuple[str, int], str] = {(p.value, int(st)): t for (p, st), t in TIMER_ON_ENTRY.items()}
+
+
 class CallStateMachine:
     """The state of one call reference, seen from `us` (our party)."""
 
@@ -224,13 +238,7 @@ class CallStateMachine:
 
     def next_state(self, sender: Party, mt: int) -> CallState | None:
         """The state after `sender` sends `mt`, or None if not allowed now."""
-        new = TRANSITIONS.get(self.state, {}).get((sender, mt))  # type: ignore[call-overload]
-        if new is not None:
-            return new
-        neutral = STATUS_NEUTRAL.get(mt)  # type: ignore[call-overload]
-        if neutral is not None and self.state in neutral:
-            return self.state
-        return None
+        return _INDEX.get((self.state, sender._value_, mt))
 
     def apply(self, sender: Party, mt: int) -> CallState:
         """Change state for one message sent (sender == us) or received; the only place state changes."""
@@ -249,4 +257,4 @@ class CallStateMachine:
         self.state = CallState.NULL
 
     def timer(self) -> str | None:
-        return TIMER_ON_ENTRY.get((self.us, self.state))
+        return _TIMER_INDEX.get((self.us._value_, self.state))
