@@ -359,9 +359,11 @@ class SipCore:
             if not isinstance(msg, Request) or msg.method == "ACK":
                 return
             via = msg.top_via
-            for name in ("From", "To", "Call-ID", "CSeq"):
-                if name not in msg.headers:
-                    return
+            # a response needs these to be well formed itself; if they are not, silence
+            msg.call_id  # noqa: B018 - the properties validate
+            msg.cseq  # noqa: B018
+            msg.from_  # noqa: B018
+            msg.to  # noqa: B018
             resp = make_response(
                 msg, exc.status if exc.status >= 400 else 400, str(exc)[:80].replace("\r", " ")
             )
