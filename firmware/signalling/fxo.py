@@ -59,6 +59,7 @@ TRANSITIONS: dict[FxoState, frozenset[FxoState]] = {
     S.GUARD: frozenset({S.IDLE}),
 }
 OFF_HOOK_STATES = frozenset({S.SEIZED, S.DIALLING, S.AWAIT_ANSWER, S.CONNECTED})
+ANSWER_REVERSAL_S = 2.0  # a reversal this soon after our answer is the exchange confirming it
 CLIP_MAX_AGE_S = 5.0  # DTMF caller ID older than this when the first ring comes belongs to no call
 
 
@@ -173,6 +174,7 @@ class FxoPort:
         self.number = ""
         self.deadline: float | None = None  # the state's own timer
         self.ring_check: float | None = None  # ring_min_s after ring_start
+        self.answer_reversal_until: float | None = None  # the CO's reversal on our answer is not a clear
         self._commands: list[Any] = []
         self._events: list[Any] = []
         if self.config.callerid != "none":
@@ -261,6 +263,14 @@ class FxoPort:
             self.reversed = rev
             if self.state is S.AWAIT_ANSWER and self.config.answer_on == "polarity":
                 self._connected(now)
+            elif (
+                self.state is S.CONNECTED
+                and self.answer_reversal_until is not None
+                and now <= self.answer_reversal_until
+            ):
+                # Chinese exchanges reverse the line when the called party answers, our own answer included.
+                log.debug("%s: polarity reversal on our answer", self.name)
+                self.answer_reversal_until = None
             elif self.state is S.CONNECTED and "polarity" in self.config.disconnect:
                 self._release(now, Disconnected("polarity"))
         elif kind in ("hook", "ring_reject"):
@@ -353,6 +363,7 @@ class FxoPort:
 
     def _answer(self, now: float) -> None:
         self._to(S.CONNECTED, now, self.config.max_call_s)
+        self.answer_reversal_until = now + ANSWER_REVERSAL_S
         self._events.append(Answered(incoming=True))
 
     def _start_dialling(self, now: float) -> None:
@@ -362,6 +373,7 @@ class FxoPort:
 
     def _connected(self, now: float) -> None:
         self._to(S.CONNECTED, now, self.config.max_call_s)
+        self.answer_reversal_until = None
         self._events.append(Answered(incoming=False))
 
     def _release(self, now: float, why: Any) -> None:

@@ -348,3 +348,12 @@ def test_never_stuck_off_hook(script) -> None:
         if isinstance(c, Hook):
             hook = c.offhook
     assert not port.offhook and not hook
+
+
+def test_reversal_on_our_own_answer_is_not_a_clear() -> None:
+    ln = Line(answer_rings=1)
+    ln.ring(0.0)
+    ln.line(0.5, "polarity", 1)  # the exchange confirms our answer
+    assert ln.port.state is FxoState.CONNECTED
+    ln.line(40.0, "polarity", 0)  # and reverses back when the caller hangs up
+    assert ln.take() == [Ringing(1, None), Answered(incoming=True), Disconnected("polarity")]
