@@ -72,6 +72,7 @@ class IvrSession:
         self.history: list[str] = []  # nodes visited (tests, console)
         self.done = False
         self._rec: Any = None
+        self._executing = False
 
     # ------------------------------------------------------------------ inputs
     def start(self) -> None:
@@ -102,9 +103,9 @@ class IvrSession:
         if self._rec is not None:
             self.mgr.engine.record(self.call.a.channel, None)
             self._rec = None
-        if self.gen is not None:
+        if self.gen is not None and not self._executing:
             self.gen.close()
-            self.gen = None
+        self.gen = None
 
     # ------------------------------------------------------------------ machinery
     def _cancel_timer(self) -> None:
@@ -127,11 +128,17 @@ class IvrSession:
         gen = self.gen
         if gen is None:
             return
+        self._executing = True
         try:
             op = gen.send(value)
         except StopIteration:
             self.done = True
             self.gen = None
+            return
+        finally:
+            self._executing = False
+        if self.done or self.gen is None:  # the node ended the call or left the IVR while running
+            gen.close()
             return
         self.waiting = op
         if isinstance(op, _Play):
