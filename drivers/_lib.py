@@ -17,8 +17,8 @@ try:
     _ext: Any = importlib.import_module(_name)
 except ImportError as exc:  # pragma: no cover - depends on the build state
     raise ImportError(
-        f"{_name} is not built: run `./box setup` (or `.venv/bin/python drivers/build_ffi.py"
-        f"{' --asan' if 'asan' in _name else ''}` to build it in place)"
+        f"{_name} is not built or is out of date ({exc}): run `./box setup` (or `.venv/bin/python "
+        f"drivers/build_ffi.py{' --asan' if 'asan' in _name else ''}` to build it in place)"
     ) from exc
 
 ffi: Any = _ext.ffi

@@ -94,7 +94,12 @@ def build_in_place(asan: bool = False, verbose: bool = False) -> Path:
     tmp = ROOT / "build" / ("cffi-asan" if asan else "cffi")
     tmp.mkdir(parents=True, exist_ok=True)
     out = make_builder(asan, absolute=True).compile(tmpdir=str(tmp), verbose=verbose)
-    target = ROOT / "drivers" / Path(out).name
+    # Name it as setuptools does (cffi's C code is built for the stable ABI), and remove any other build of
+    # the same module that Python would import first (a `.cpython-311-...so` shadows an `.abi3.so`).
+    stem = (ASAN_MODULE if asan else MODULE).rsplit(".", 1)[1]
+    for old in (ROOT / "drivers").glob(f"{stem}.*so"):
+        old.unlink()
+    target = ROOT / "drivers" / f"{stem}.abi3.so"
     Path(out).replace(target)
     return target
 

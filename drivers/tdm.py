@@ -12,10 +12,15 @@ the transmit rings at the frames the cards send next. For zero-copy access to ev
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from drivers.e1 import FRAME, VOICE_TS, E1Card
-from drivers.fxo import FxoCard
+from drivers.e1 import FRAME, VOICE_TS
+
+if TYPE_CHECKING:
+    from drivers.e1 import E1Card
+    from drivers.fxo import FxoCard
 
 
 class TdmPort:

@@ -58,7 +58,7 @@ class Demo:
     def __post_init__(self) -> None:
         rnd = self.clock.random
         for p in range(1, len(self.world.co) + 1):
-            self._next_call[p] = 2.0 + rnd.uniform(0, 15)
+            self._next_call[p] = self.world.start + 2.0 + rnd.uniform(0, 15)
         tdm = self.world.board.tdm
         # Far ends talk on every voice channel: a quiet tone per channel, so the DMA carries audio.
         for end in self.world.e1:
@@ -70,7 +70,12 @@ class Demo:
 
     @property
     def now(self) -> float:
+        """Clock time of the next tick (the time base of the far ends)."""
         return self.world.tick_time(self.world.ticks)
+
+    @property
+    def elapsed(self) -> float:
+        return self.now - self.world.start
 
     def tick(self) -> None:
         t0 = time.perf_counter()
@@ -114,7 +119,7 @@ class Demo:
             self._answered_at[port] = now
 
     def _log(self, now: float, text: str) -> None:
-        self.events.append(f"{now:8.2f}  {text}")
+        self.events.append(f"{now - self.world.start:8.2f}  {text}")
         del self.events[:-8]
 
     # ---- status --------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ class Demo:
         work = np.array(self.tick_work or [0.0])
         period = self.world.period
         load = Text(
-            f"t = {self.now:7.2f} s   tick load: median {np.median(work) / period:6.1%}  "
+            f"t = {self.elapsed:7.2f} s   tick load: median {np.median(work) / period:6.1%}  "
             f"max {work.max() / period:6.1%} of {period * 1000:.0f} ms"
         )
         return Group(spans, ports, self._leds(), load, Text("\n".join(self.events), "dim"))
@@ -249,7 +254,7 @@ def _plain_line(demo: Demo) -> str:
         f"fxo{p.number}:{'off' if (ps := p.status()).offhook else 'RING' if ps.ringing else 'on'}"
         for p in (board.fxo.ports if board.fxo else [])
     )
-    return f"t={demo.now:7.2f} {spans} {ports}"
+    return f"t={demo.elapsed:7.2f} {spans} {ports}"
 
 
 def run(args: argparse.Namespace) -> int:

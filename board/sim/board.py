@@ -20,24 +20,40 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import selectors
 import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from board.clock import Clock, RealClock
 from board.description import BoardDescription
-from board.sim.fxoline import MAX_MESSAGE, FxoProtocolError, HookState, decode_line, encode_hook
+from board.sim.fxoline import (
+    FLAG_OFFHOOK,
+    FLAG_RING,
+    HEADER,
+    HEADER_SIZE,
+    KIND_HOOK,
+    KIND_LINE,
+    MAX_MESSAGE,
+    VERSION,
+    FxoProtocolError,
+    parse_header,
+)
 from drivers._lib import ffi, lib
 from drivers.e1 import FRAME, E1Card
-from drivers.fxo import FxoCard
 from drivers.tdm import TdmPort
+
+if TYPE_CHECKING:
+    from drivers.fxo import FxoCard
 
 SAMPLE_RATE = 8000
 E1_MAX_MESSAGE = 1024 * FRAME
+_E1, _FXO = 0, 1
 FXO_AUDIO_BACKLOG = 320  # 40 ms of line audio queued toward the DAA at most (docs/virtual-lines.md)
 
 
@@ -65,6 +81,7 @@ class _Line:
         self.listener.listen(2)
         self.listener.setblocking(False)
         self.peer: socket.socket | None = None
+        self.peer_fd = -1  # the peer's fd while the board polls it
         self.counters = LineCounters()
 
     def accept(self) -> bool:
@@ -173,6 +190,8 @@ class SimBoard:
                 self.e1.start_dma(ring)
                 self.e1_lines = [_Line(self.rundir / f"e1-span{i + 1}.sock") for i in range(desc.span_count)]
             if desc.port_count:
+                from drivers.fxo import FxoCard  # only boards with FXO ports need the FXO driver
+
                 sim = lib.sim_fxo_new(desc.port_count)
                 if sim == ffi.NULL:
                     raise ValueError(f"the FXO card model takes 1..8 ports, not {desc.port_count}")
@@ -190,11 +209,18 @@ class SimBoard:
         self.tdm = TdmPort(self.e1, self.fxo)
         self._e1_out = ffi.new("uint8_t[]", E1_MAX_MESSAGE)
         self._e1_out_mv = ffi.buffer(self._e1_out)
-        self._line = ffi.new("struct sim_fxo_line *")
-        self._line_state = ffi.new("struct sim_fxo_line_state *")
+        if self.fxo is not None:
+            self._line = ffi.new("struct sim_fxo_line *")
+            self._line_state = ffi.new("struct sim_fxo_line_state *")
         self._pcm = np.zeros(tick_frames, dtype="<i2")
         self._pcm_ptr = ffi.cast("int16_t *", ffi.from_buffer(self._pcm))
         self._fxo_backlog = [0] * desc.port_count
+        self._poll = select.poll()
+        self._fds: dict[int, tuple[_Line, int, int]] = {}
+        for kind, lines in ((_E1, self.e1_lines), (_FXO, self.fxo_lines)):
+            for i, line in enumerate(lines):
+                self._fds[line.listener.fileno()] = (line, kind, i)
+                self._poll.register(line.listener, select.POLLIN)
         self._stop = threading.Event()
 
     # ---- one tick -----------------------------------------------------------------------------
@@ -202,38 +228,18 @@ class SimBoard:
         """Advance the board by n frames (default one tick): lines in, card time, lines out."""
         n = self.tick_frames if n is None else n
         e1sim, fxosim = self._e1sim, self._fxosim
-        for i, line in enumerate(self.e1_lines):
-            line.accept()
-            for msg in line.recv_all(E1_MAX_MESSAGE + 1):
-                if len(msg) > E1_MAX_MESSAGE:
-                    line.counters.oversize += 1
-                # Whole frames are taken, a trailing partial frame is dropped and counted by the card.
-                lib.sim_e1_line_rx(e1sim, i, msg, len(msg))
-        for i, line in enumerate(self.fxo_lines):
-            was = line.peer is not None
-            line.accept()
-            msgs = line.recv_all(MAX_MESSAGE + 1)
-            for msg in msgs:
-                try:
-                    state, audio = decode_line(msg)
-                except FxoProtocolError:
-                    line.counters.bad_messages += 1
-                    continue
-                ln = self._line
-                ln.battery_mv = round(abs(state.dc_volts) * 1000)
-                ln.reversed = 1 if state.dc_volts > 0 else 0
-                ln.ring_vrms = round(state.ring_vrms) if state.ringing else 0
-                ln.ring_hz = round(state.ring_hz) if state.ringing else 0
-                lib.sim_fxo_line_set(fxosim, i, ln)
-                room = FXO_AUDIO_BACKLOG + n - self._fxo_backlog[i]
-                if audio.size and room > 0:
-                    take = min(room, audio.size)
-                    chunk = np.ascontiguousarray(audio[:take])
-                    ptr = ffi.cast("int16_t *", ffi.from_buffer(chunk))
-                    got = lib.sim_fxo_line_audio_in(fxosim, i, ptr, take)
-                    self._fxo_backlog[i] += max(got, 0)
-            if was and line.peer is None:
-                self._unplug_fxo(i)
+        # One poll() for every listener and far end: only lines with something to say cost a syscall.
+        for fd, _events in self._poll.poll(0):
+            entry = self._fds.get(fd)
+            if entry is None:
+                continue
+            line, kind, i = entry
+            if fd == line.listener.fileno():
+                if line.accept() and line.peer is not None:
+                    self._watch(line, kind, i)
+                    self._read(line, kind, i, n)
+            else:
+                self._read(line, kind, i, n)
         if e1sim is not None:
             lib.sim_e1_tick(e1sim, n)
         if fxosim is not None:
@@ -246,19 +252,77 @@ class SimBoard:
             while got > 0:
                 if line.peer is not None:
                     line.send(self._e1_out_mv[: got * FRAME])
+                    if line.peer is None:
+                        self._forget(line, _E1, i)
                 got = lib.sim_e1_line_tx(e1sim, i, out, 1024) if got == 1024 else 0
         if fxosim is not None:
             if self._pcm.size != n:
                 self._pcm = np.zeros(n, dtype="<i2")
                 self._pcm_ptr = ffi.cast("int16_t *", ffi.from_buffer(self._pcm))
             st = self._line_state
+            pcm = ffi.buffer(self._pcm_ptr, 2 * n)
             for i, line in enumerate(self.fxo_lines):
                 self._fxo_backlog[i] = max(0, self._fxo_backlog[i] - n)
-                got = lib.sim_fxo_line_audio_out(fxosim, i, self._pcm_ptr, n)
+                got = max(0, lib.sim_fxo_line_audio_out(fxosim, i, self._pcm_ptr, n))
                 lib.sim_fxo_line_get(fxosim, i, st)
                 if line.peer is not None:
-                    audio = self._pcm[: max(got, 0)]
-                    line.send(encode_hook(HookState(offhook=bool(st.offhook), loop_ma=st.loop_ma), audio))
+                    flags = FLAG_OFFHOOK if st.offhook else 0
+                    header = HEADER.pack(KIND_HOOK, VERSION, flags, min(32767, st.loop_ma * 10), 0, 0, got)
+                    line.send(header + pcm[: 2 * got])
+                    if line.peer is None:
+                        self._forget(line, _FXO, i)
+
+    def _watch(self, line: _Line, kind: int, i: int) -> None:
+        assert line.peer is not None
+        fd = line.peer.fileno()
+        line.peer_fd = fd
+        self._fds[fd] = (line, kind, i)
+        self._poll.register(fd, select.POLLIN)
+
+    def _read(self, line: _Line, kind: int, i: int, n: int) -> None:
+        """Every message a far end sent since the last step; a closed connection is a pulled cable."""
+        msgs = line.recv_all(E1_MAX_MESSAGE + 1 if kind == _E1 else MAX_MESSAGE + 1)
+        if kind == _E1:
+            for msg in msgs:
+                if len(msg) > E1_MAX_MESSAGE:
+                    line.counters.oversize += 1
+                # Whole frames are taken, a trailing partial frame is dropped and counted by the card.
+                lib.sim_e1_line_rx(self._e1sim, i, msg, len(msg))
+        else:
+            for msg in msgs:
+                self._fxo_message(line, i, msg, n)
+        if line.peer is None and line.peer_fd >= 0:
+            self._forget(line, kind, i)
+
+    def _forget(self, line: _Line, kind: int, i: int) -> None:
+        """The far end is gone (closed, or failed a send): stop polling it; FXO loses battery."""
+        with contextlib.suppress(KeyError, ValueError):
+            self._poll.unregister(line.peer_fd)
+        self._fds.pop(line.peer_fd, None)
+        line.peer_fd = -1
+        if kind == _FXO:
+            self._unplug_fxo(i)
+
+    def _fxo_message(self, line: _Line, i: int, msg: bytes, n: int) -> None:
+        try:
+            flags, dc, ring_v, ring_hz, samples = parse_header(msg, KIND_LINE)
+        except FxoProtocolError:
+            line.counters.bad_messages += 1
+            return
+        ln = self._line
+        ringing = flags & FLAG_RING
+        ln.battery_mv = abs(dc) * 100  # 0.1 V -> mV
+        ln.reversed = 1 if dc > 0 else 0
+        ln.ring_vrms = (ring_v + 5) // 10 if ringing else 0
+        ln.ring_hz = (ring_hz + 5) // 10 if ringing else 0
+        lib.sim_fxo_line_set(self._fxosim, i, ln)
+        room = FXO_AUDIO_BACKLOG + n - self._fxo_backlog[i]
+        if samples and room > 0:
+            take = min(room, samples)
+            # The samples sit in the message itself: hand C a pointer past the header (no copy).
+            ptr = ffi.cast("int16_t *", ffi.from_buffer(msg)) + HEADER_SIZE // 2
+            got = lib.sim_fxo_line_audio_in(self._fxosim, i, ptr, take)
+            self._fxo_backlog[i] += max(got, 0)
 
     def _unplug_fxo(self, i: int) -> None:
         """Far end gone: no battery, no ringing (a pulled cable)."""

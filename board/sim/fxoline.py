@@ -109,7 +109,9 @@ def encode_hook(state: HookState, audio: np.ndarray | None = None) -> bytes:
     return header + samples.tobytes()
 
 
-def _split(message: bytes, kind: int) -> tuple[int, int, int, int, np.ndarray]:
+def parse_header(message: bytes, kind: int) -> tuple[int, int, int, int, int]:
+    """Check a message's header and length; (flags, dc, ring_v, ring_hz, n) as raw integers.
+    The board's hot path uses this directly (no objects, no numpy); decode_* build on it."""
     if len(message) < HEADER_SIZE:
         raise FxoProtocolError(f"message of {len(message)} octets is shorter than the 12-octet header")
     got_kind, version, flags, dc, ring_v, ring_hz, n = HEADER.unpack_from(message)
@@ -121,6 +123,11 @@ def _split(message: bytes, kind: int) -> tuple[int, int, int, int, np.ndarray]:
         raise FxoProtocolError(f"{n} samples in one message, at most {MAX_SAMPLES}")
     if len(message) != HEADER_SIZE + 2 * n:
         raise FxoProtocolError(f"message of {len(message)} octets, header says {HEADER_SIZE + 2 * n}")
+    return flags, dc, ring_v, ring_hz, n
+
+
+def _split(message: bytes, kind: int) -> tuple[int, int, int, int, np.ndarray]:
+    flags, dc, ring_v, ring_hz, n = parse_header(message, kind)
     audio = np.frombuffer(message, dtype="<i2", count=n, offset=HEADER_SIZE)
     return flags, dc, ring_v, ring_hz, audio
 

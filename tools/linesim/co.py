@@ -73,6 +73,7 @@ class CoLine:
         self._callerid: np.ndarray | None = None
         self._callerid_at = 0.0
         self._callerid_pos = 0
+        self._burst_from = 0.0
         self._burst_until: float | None = None
 
     # ---- what the exchange (or a test) does -------------------------------------------------------
@@ -95,6 +96,7 @@ class CoLine:
 
     def ring_burst(self, now: float, seconds: float) -> None:
         """A single short burst of ringing voltage (what a false ring looks like: line test, lightning)."""
+        self._burst_from = now
         self._burst_until = now + seconds
 
     def stop_ringing(self, now: float) -> None:
@@ -128,9 +130,10 @@ class CoLine:
     # ---- the line toward the box ------------------------------------------------------------------
     def ringing_at(self, now: float) -> bool:
         if self._burst_until is not None:
-            if now < self._burst_until:
+            if self._burst_from <= now < self._burst_until:
                 return True
-            self._burst_until = None
+            if now >= self._burst_until:
+                self._burst_until = None
         if self.state != RINGING:
             return False
         on, off = self.cadence

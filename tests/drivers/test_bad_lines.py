@@ -1,0 +1,91 @@
+"""Far ends that misbehave: partial frames, garbage, silence, disconnects mid-stream, a second far end.
+Each must end in alarms and counters on the box, never a crash or a hang."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+
+from drivers import e1
+from tests.drivers.test_e1_line import counters, in_sync, raw, run_until
+
+
+def test_partial_frames_are_dropped_and_counted(make_world):
+    w = make_world()
+    end = w.e1[0]
+    run_until(w, lambda: in_sync(w), 0.5)
+    before = counters(w).runt_octets
+    for size in (1, 31, 33, 100):
+        end.send_raw(bytes(size))
+        w.tick()
+    c = counters(w)
+    # 1 and 31 octets are all runt; 33 and 100 give 1 and 3 whole frames plus 1 and 4 runt octets.
+    assert c.runt_octets - before == 1 + 31 + 1 + 4
+    w.run(0.5)
+    assert in_sync(w) or raw(w) & e1.LOF  # a few stray frames may cost alignment, never the process
+    run_until(w, lambda: in_sync(w), 0.5)
+
+
+def test_garbage_raises_lof_and_counts_fas_errors(make_world):
+    w = make_world()
+    end = w.e1[0]
+    run_until(w, lambda: in_sync(w), 0.5)
+    rng = np.random.default_rng(1)
+    end.transform = lambda data: rng.integers(0, 256, len(data), dtype=np.uint8).tobytes()
+    lof = 0
+    for _ in range(300):
+        w.tick()
+        lof += bool(raw(w) & (e1.LOF | e1.LMFA))
+    # Random data imitates FAS now and then (a framer may align on it for a moment), never for long.
+    assert lof >= 270, lof
+    assert counters(w).fas_errors > 0
+    end.transform = None
+    run_until(w, lambda: in_sync(w), 0.5)
+
+
+def test_a_silent_far_end_is_los(make_world):
+    w = make_world(connect=False)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(w.board.socket_path("e1", 1))  # plugged in, but sends nothing
+    try:
+        w.run(3.0)
+        assert raw(w) & e1.LOS
+        assert w.board.e1.span(1).status().debounced & e1.DB_RED
+        assert w.board.connected("e1", 1)
+    finally:
+        sock.close()
+
+
+def test_disconnect_mid_stream_and_oversize_and_second_far_end(make_world):
+    w = make_world(spans=2)
+    run_until(w, lambda: in_sync(w, 1) and in_sync(w, 2), 0.5)
+    # Half a message's worth, then gone.
+    w.e1[0].send_raw(w.e1[0].ex.transmit(40)[:700])
+    w.e1[0].close()
+    run_until(w, lambda: bool(raw(w, 1) & e1.LOS), 0.1)
+    assert in_sync(w, 2)  # the other span does not care
+    # A second far end on span 2 is refused; the first keeps working.
+    extra = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    extra.connect(w.board.socket_path("e1", 2))
+    w.run(0.1)
+    assert extra.recv(10) == b""  # closed by the box
+    extra.close()
+    assert w.board.line_counters("e1", 2).refused == 1
+    # An oversize message (more than 1024 frames) is truncated by the socket and counted.
+    w.e1[1].send_raw(bytes(32 * 1100))
+    w.run(0.2)
+    assert w.board.line_counters("e1", 2).oversize == 1
+    run_until(w, lambda: in_sync(w, 2), 0.5)
+    # Plugging span 1 back brings it back.
+    w.e1[0].connect()
+    run_until(w, lambda: in_sync(w, 1), 0.5)
+
+
+def test_the_box_survives_a_far_end_that_does_not_read(make_world):
+    w = make_world()
+    end = w.e1[0]
+    end.receive = lambda: None  # never reads: the socket buffer fills
+    w.run(5.0)
+    assert w.board.line_counters("e1", 1).tx_dropped > 0
+    assert in_sync(w)  # the box still receives and frames
