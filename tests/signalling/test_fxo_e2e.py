@@ -102,3 +102,60 @@ def test_ring_callerid_answer_and_clear(rundir: str, clear: str) -> None:
         assert not t.drv.status().offhook
     finally:
         t.w.close()
+
+
+def test_outgoing_call_digits_reach_the_exchange_answer_by_polarity(rundir: str) -> None:
+    """Seize, dial (after the dial-tone wait: dsp has no call-progress detector yet, so the port is set to
+    dial without it), DTMF at Q.23 timing played into the line, the exchange hears the digits (dsp.dtmf),
+    answers with a polarity reversal; the box hangs up."""
+    from dsp.dtmf import DtmfDetector
+    from dsp.g711 import alaw_encode
+    from dsp.tones import dtmf_sequence, to_int16
+    from firmware.signalling.fxo import PlayDigits
+
+    t = FxoE2E(rundir, dial_without_dial_tone=True, dial_tone_s=0.5, dtmf_on_ms=80, dtmf_off_ms=80)
+    tdm = t.w.board.tdm
+    ch = tdm.channel(port=1)
+    pending = np.zeros(0, np.int16)
+    orig_apply = t._apply
+
+    def apply(cmds: list) -> None:
+        nonlocal pending
+        for c in cmds:
+            if isinstance(c, PlayDigits):
+                pending = to_int16(dtmf_sequence(c.digits, c.on_ms, c.off_ms, level_dbm0=-8.0))
+        orig_apply(cmds)
+
+    t._apply = apply
+    orig_tick = t.tick
+
+    def tick() -> None:
+        nonlocal pending
+        block = np.full((tdm.channels, 80), 0xD5, np.uint8)
+        if pending.size:
+            chunk = np.zeros(80, np.int16)
+            take = pending[:80]
+            chunk[: take.size] = take
+            pending = pending[80:]
+            block[ch] = alaw_encode(chunk)
+        tdm.write(block)
+        orig_tick()
+
+    t.tick = tick
+    try:
+        t.run(0.5)
+        t.port.dial(t.now, "95588")
+        t._apply(t.port.commands())
+        t.run(3.0)
+        assert t.co.state == "seized"
+        heard = [str(e.value) for e in DtmfDetector(1).process(t.co.received_audio().reshape(1, -1))]
+        assert "".join(heard) == "95588"
+        t.co.far_answer(t.now)
+        t.run(0.5)
+        assert t.events == [Answered(incoming=False)]
+        t.port.hangup(t.now)
+        t._apply(t.port.commands())
+        t.run(0.5)
+        assert t.events[-1] == Disconnected("local") and t.co.state == "idle"
+    finally:
+        t.w.close()
