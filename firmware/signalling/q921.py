@@ -422,7 +422,7 @@ class DataLink:
         else:
             self.reject_exception = True
             self._send_s(False, "REJ", f.pf)
-        self._ack_to(f.nr, now, retransmit=False, in_recovery=self.state is LinkState.TIMER_RECOVERY)
+        self._ack_to(f.nr, now, in_recovery=self.state is LinkState.TIMER_RECOVERY)
         self._push_i_frames(now)
 
     def _rx_RR(self, f: Frame, now: float) -> None:  # noqa: N802
@@ -460,7 +460,7 @@ class DataLink:
             self.t203_at = now + self.t203
             self._retransmit_from(f.nr, now)
         else:
-            self._ack_to(f.nr, now, retransmit=False, in_recovery=False)
+            self._ack_to(f.nr, now, in_recovery=False)
             if busy:
                 self.t203_at = None
                 self.t200_at = now + self.t200
@@ -476,7 +476,7 @@ class DataLink:
         )
         self._establish(now, l3=False)
 
-    def _ack_to(self, nr: int, now: float, retransmit: bool, in_recovery: bool) -> None:
+    def _ack_to(self, nr: int, now: float, in_recovery: bool) -> None:
         if in_recovery or self.peer_busy:
             self._set_va(nr)
         elif nr == self.vs:
