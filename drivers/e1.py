@@ -105,6 +105,7 @@ class Span:
         self._changed = ffi.new("uint32_t *")
         self._prbs_sync = ffi.new("int *")
         self._prbs_err = ffi.new("uint32_t *")
+        self.loops = 0  # maintenance loopbacks set through this object (the panel blinks green for them)
 
     def _ok(self, rc: int, what: str) -> int:
         return check(rc, f"span {self.number}: {what}")
@@ -142,6 +143,7 @@ class Span:
     def loopback(self, loops: int) -> None:
         """LOOP_LOCAL | LOOP_NETWORK_LINE | LOOP_NETWORK_PAYLOAD bits; 0 = none."""
         self._ok(lib.e1drv_loopback(self._d, self._i, loops), "loopback")
+        self.loops = loops
 
     def inject(self, what: int) -> None:
         """One single error: INJECT_FAS | INJECT_CRC | INJECT_BIT."""

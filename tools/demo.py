@@ -130,7 +130,9 @@ class Demo:
             for span in board.e1.spans:
                 st = span.status()
                 spans.append(
-                    span_led_state(st.has(e1.LOS), st.has(e1.LOF), st.has(e1.AIS), st.has(e1.RAI), False)
+                    span_led_state(
+                        st.has(e1.LOS), st.has(e1.LOF), st.has(e1.AIS), st.has(e1.RAI), bool(span.loops)
+                    )
                 )
         fxo = []
         if board.fxo is not None:

@@ -336,3 +336,32 @@ def test_prbs_from_the_far_end_over_the_network_loopback(make_world):
         w.run(0.03)
     w.run(0.2)
     assert ex.prbs_result() == (True, base + 9)
+
+
+# ---- the engine's port: channel numbering ---------------------------------------------------------------
+def test_tdm_port_channel_numbering_reaches_the_right_timeslots(make_world):
+    w = make_world(spans=2, ports=4)
+    tdm = w.board.tdm
+    assert tdm.channels == 2 * 30 + 4
+    assert tdm.channel(span=1, chan=15) == 14 and tdm.channel(span=1, chan=16) == 15
+    assert tdm.channel(span=2, chan=1) == 30 and tdm.channel(port=1) == 60
+    assert tdm.describe(45) == "span 2 ch 16" and tdm.describe(63) == "fxo 4"
+    run_until(w, lambda: in_sync(w, 1) and in_sync(w, 2), 0.5)
+    out = np.full((tdm.channels, 80), 0xD5, np.uint8)
+    out[tdm.channel(span=2, chan=16)] = 0x2A  # channel 16 is timeslot 17
+    out[tdm.channel(span=1, chan=1)] = 0x3C
+    seen = {}
+    w.e1[1].on_receive = lambda ex, k: seen.__setitem__(2, ex.voice(k).copy())
+    w.e1[0].on_receive = lambda ex, k: seen.__setitem__(1, ex.voice(k).copy())
+    for _ in range(5):
+        tdm.write(out)
+        w.tick()
+    assert (seen[2][17] == 0x2A).all() and (seen[2][16] != 0x2A).all() and (seen[1][1] == 0x3C).all()
+    # and the other way: the far end's TS17 of span 2 arrives on channel 16 of span 2
+    block = np.full((32, 80), 0xD5, np.uint8)
+    block[17] = 0x66
+    w.e1[1].ex.set_voice(block)
+    w.run(0.05)
+    got = tdm.read(80)
+    assert (got[tdm.channel(span=2, chan=16)] == 0x66).all()
+    assert not (got[tdm.channel(span=2, chan=15)] == 0x66).any()

@@ -1,0 +1,93 @@
+"""The simulated board's own duties: sockets in the run directory, stepping on a clock, real-time pacing on
+the local oscillator or on the line clock of a far end, cleanup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+import pytest
+
+from board.clock import RealClock, VirtualClock
+from board.description import load_board, simple_board
+from board.sim.board import SimBoard
+from tools.linesim.e1 import ExchangeE1End
+
+
+@pytest.fixture
+def rundir():
+    path = tempfile.mkdtemp(prefix="cbb")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_sockets_per_span_and_port_and_cleanup(rundir):
+    board = SimBoard(load_board("sim-2e1-4fxo"), rundir)
+    names = sorted(os.listdir(rundir))
+    assert names == ["e1-span1.sock", "e1-span2.sock", *[f"fxo-port{i}.sock" for i in range(1, 5)]]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(os.path.join(rundir, "e1-span1.sock"))
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_SEQPACKET
+    board.step()
+    assert board.connected("e1", 1) and not board.connected("e1", 2)
+    s.close()
+    board.close()
+    assert os.listdir(rundir) == []
+
+
+def test_stale_socket_files_are_replaced(rundir):
+    open(os.path.join(rundir, "e1-span1.sock"), "w").close()
+    with SimBoard(simple_board(1, 0), rundir) as board:
+        board.step()
+
+
+def test_steps_on_a_virtual_clock(rundir):
+    clock = VirtualClock(start=100.0)
+    with SimBoard(simple_board(1, 0), rundir) as board:
+        end = ExchangeE1End(board.socket_path("e1", 1))
+        end.connect()
+
+        def far(k: int = 0) -> None:  # the far end on the same clock, just before the board each tick
+            end.pump(80)
+            clock.call_at(100.0 + (k + 1) * 0.01 - 1e-6, lambda: far(k + 1))
+
+        clock.call_at(100.0 - 1e-6, far)
+        board.attach(clock)
+        clock.advance(2.0)
+        assert board.steps == 201 and board.frames == 201 * 80
+        assert board.e1.span(1).status().in_sync
+        end.close()
+
+
+def test_real_time_on_the_line_clock_and_on_the_oscillator(rundir):
+    with SimBoard(simple_board(1, 0), rundir) as board:
+        end = ExchangeE1End(board.socket_path("e1", 1))
+        end.connect()
+        stop = threading.Event()
+
+        def far_end() -> None:
+            clk = RealClock()
+            t0 = clk.now()
+            k = 0
+            while not stop.is_set():
+                clk.sleep_until(t0 + k * 0.01)
+                end.pump(80)
+                k += 1
+
+        t = threading.Thread(target=far_end, daemon=True)
+        t.start()
+        timer = threading.Timer(1.0, board.stop)
+        timer.start()
+        t0 = time.monotonic()
+        board.run_realtime(timing_span=1)
+        wall = time.monotonic() - t0
+        stop.set()
+        t.join(2)
+        assert 0.9 <= wall <= 3.0
+        assert board.steps >= 30  # paced by the far end's frames (loose: a loaded host is slow)
+        assert board.e1.span(1).status().in_sync
+        end.close()
