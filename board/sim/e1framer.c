@@ -19,6 +19,8 @@ enum {
 };
 
 static uint8_t crc4_tab[256];
+static uint8_t crc4_pos[15][256];   /* b(x) * x^(8j+4) mod g: a byte followed by j octets */
+static uint8_t crc4_skip[16];       /* r(x) * x^256 mod g: the register across one frame */
 static uint16_t fcs_tab[256];
 static uint8_t rev8[256];
 static int tables_ready;
@@ -49,6 +51,19 @@ static void tables_init(void)
 				r |= 0x80u >> b;
 		rev8[v] = (uint8_t)r;
 	}
+	for (int j = 0; j < 15; j++)
+		for (int v = 0; v < 256; v++) {
+			uint8_t c = crc4_tab[v];
+			for (int k = 0; k < j; k++)
+				c = crc4_tab[(uint8_t)(c << 4)];
+			crc4_pos[j][v] = c;
+		}
+	for (int r = 0; r < 16; r++) {
+		uint8_t c = (uint8_t)r;
+		for (int k = 0; k < 32; k++)
+			c = crc4_tab[(uint8_t)(c << 4)];
+		crc4_skip[r] = c;
+	}
 	tables_ready = 1;
 }
 
@@ -65,13 +80,46 @@ static uint16_t fcs16(const uint8_t *p, int n)
 	return fcs;
 }
 
-/* CRC-4 over one 32-octet frame; in FAS frames the C bit (TS0 bit 1) counts as 0. */
+/*
+ * CRC-4 over one 32-octet frame; in FAS frames the C bit (TS0 bit 1) counts as 0.
+ * The CRC is linear and x^15 = 1 modulo x^4 + x + 1, so octets 15 apart contribute
+ * alike: fold the frame into 15 octets and look each up in its position's table, with
+ * no chain of dependent lookups (crc4_frame_serial() is the reference).
+ */
 static uint8_t crc4_frame(uint8_t crc, const uint8_t *fr, int fas)
 {
+	/* h[k] = fr[1+k] ^ fr[16+k]: for k = 1..15 the two octets of fold position 15-k */
+	uint64_t p0, p1, q0, q1;
+	memcpy(&p0, fr + 1, 8);
+	memcpy(&p1, fr + 9, 8);
+	memcpy(&q0, fr + 16, 8);
+	memcpy(&q1, fr + 24, 8);
+	p0 ^= q0;
+	p1 ^= q1;
+	uint8_t h[16];
+	memcpy(h, &p0, 8);
+	memcpy(h + 8, &p1, 8);
+	h[15] ^= fr[1];                                   /* position 0: octets 1, 16, 31 */
+	h[14] ^= fas ? (uint8_t)(fr[0] & 0x7F) : fr[0];   /* position 1: octets 0, 15, 30 */
+	uint8_t c = crc4_skip[crc & 0xF];
+	for (int k = 1; k < 16; k++)
+		c ^= crc4_pos[15 - k][h[k]];
+	return c;
+}
+
+uint8_t e1f_crc4_frame_serial(uint8_t crc, const uint8_t *fr, int fas)
+{
+	tables_init();
 	crc = crc4_byte(crc, fas ? (uint8_t)(fr[0] & 0x7F) : fr[0]);
 	for (int i = 1; i < 32; i++)
 		crc = crc4_byte(crc, fr[i]);
 	return crc;
+}
+
+uint8_t e1f_crc4_frame_fast(uint8_t crc, const uint8_t *fr, int fas)
+{
+	tables_init();
+	return crc4_frame(crc, fr, fas);
 }
 
 /* ------------------------------------------------------------------ setup */
@@ -838,12 +886,21 @@ static void advance(e1f_t *f, uint32_t n)
 	}
 }
 
+static inline uint64_t pop_bytes(uint64_t x)
+{
+	/* SWAR: per-octet bit counts (no libgcc call without -mpopcnt) */
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	return (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+}
+
 static inline int popcount32(const uint8_t *p)
 {
 	uint64_t w[4];
 	memcpy(w, p, 32);
-	return __builtin_popcountll(w[0]) + __builtin_popcountll(w[1]) +
-	       __builtin_popcountll(w[2]) + __builtin_popcountll(w[3]);
+	uint64_t s = pop_bytes(w[0]) + pop_bytes(w[1]) + pop_bytes(w[2]) + pop_bytes(w[3]);
+	s = (s & 0x00FF00FF00FF00FFull) + ((s >> 8) & 0x00FF00FF00FF00FFull);   /* 16-bit lanes, up to 256 */
+	return (int)((s * 0x0001000100010001ull) >> 48);
 }
 
 int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)

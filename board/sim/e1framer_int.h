@@ -125,6 +125,10 @@ struct e1f {
 	struct e1f_counters cnt;
 };
 
+/* CRC-4 of one frame continuing from crc: bit-serial reference and the folded version. */
+uint8_t e1f_crc4_frame_serial(uint8_t crc, const uint8_t *fr, int fas);
+uint8_t e1f_crc4_frame_fast(uint8_t crc, const uint8_t *fr, int fas);
+
 /* ISR bits accumulated since the last call (E1ISR_*), cleared. */
 unsigned e1f_isr_take(e1f_t *f);
 

@@ -229,69 +229,76 @@ static void dma_hdr_put(sim_e1_t *c, int off, uint32_t v)
 	memcpy(c->dma + off, &v, 4);   /* host is little-endian (x86-64, arm64) */
 }
 
+/* One span over n oscillator frames starting at DMA frame count `base`. */
+static void span_tick(sim_e1_t *c, int si, int n, int dma_on, uint32_t base)
+{
+	struct span *s = &c->sp[si];
+	uint32_t ring = c->ringlen;
+	uint8_t *rxr = c->dma + DMA_RX_OFFSET + (size_t)si * 32 * ring;
+	const uint8_t *txr = c->dma + DMA_RX_OFFSET + (size_t)c->nspans * 32 * ring + (size_t)si * 32 * ring;
+	uint32_t win = s->f.cfg.los_window;
+	uint32_t idx = dma_on ? base % ring : 0;
+	for (int k = 0; k < n; k++) {
+		/* no line frames for the LOS window: the framer sees no signal */
+		if (!(s->maint & E1MAINT_LLB)) {
+			s->since_rx++;
+			if (s->since_rx == win)
+				e1f_idle(&s->f, (int)win);
+			else if (s->since_rx > win)
+				e1f_idle(&s->f, 1);
+			if (s->since_rx > win)
+				s->since_rx = win + 1;
+		}
+		uint8_t tx[32];
+		const uint8_t *txp = NULL;
+		if (dma_on) {
+			const uint8_t *pl;
+			if (es_pop(&s->rx_es, &pl, !rx_bad(s))) {
+				s->f.cnt.rx_slips++;
+				s->isr |= E1ISR_SLIP;
+			}
+			uint8_t *r = rxr + idx;
+			const uint8_t *t = txr + idx;
+			for (int ts = 0; ts < 32; ts++) {
+				r[(size_t)ts * ring] = pl[ts];
+				tx[ts] = t[(size_t)ts * ring];
+			}
+			txp = tx;
+			if (++idx == ring)
+				idx = 0;
+		}
+		/* a line-timed span falls back to its oscillator while the line is lost */
+		int internal = !line_timed(s) || s->since_rx > win;
+		if (internal) {
+			uint8_t out[32];
+			e1f_tx(&s->f, txp, out, 1);
+			if (!(s->maint & E1MAINT_RLB))
+				txq_push(s, out);
+			if (s->maint & E1MAINT_LLB)
+				span_rx_frame(s, out);
+		} else if (txp && !(s->maint & (E1MAINT_PLB | E1MAINT_RLB))) {
+			if (es_push(&s->tx_es, txp)) {
+				s->f.cnt.tx_slips++;
+				s->isr |= E1ISR_SLIP;
+			}
+		}
+	}
+}
+
 int sim_e1_tick(sim_e1_t *c, int nframes)
 {
 	if (!c || nframes < 0)
 		return -EINVAL;
 	int dma_on = c->dmactl & 1;
-	uint32_t ring = c->ringlen;
-	uint8_t *rxr = c->dma + DMA_RX_OFFSET;
-	uint8_t *txr = rxr + (size_t)c->nspans * 32 * ring;
-	for (int k = 0; k < nframes; k++) {
-		uint32_t idx = dma_on ? c->dmacount % ring : 0;
-		for (int si = 0; si < c->nspans; si++) {
-			struct span *s = &c->sp[si];
-			if (!enabled(s))
-				continue;
-			/* no line frames for the LOS window: the framer sees no signal */
-			if (!(s->maint & E1MAINT_LLB)) {
-				uint32_t win = s->f.cfg.los_window;
-				s->since_rx++;
-				if (s->since_rx == win)
-					e1f_idle(&s->f, (int)win);
-				else if (s->since_rx > win)
-					e1f_idle(&s->f, 1);
-				if (s->since_rx > win)
-					s->since_rx = win + 1;
-			}
-			uint8_t tx[32];
-			const uint8_t *txp = NULL;
-			if (dma_on) {
-				const uint8_t *pl;
-				if (es_pop(&s->rx_es, &pl, !rx_bad(s))) {
-					s->f.cnt.rx_slips++;
-					s->isr |= E1ISR_SLIP;
-				}
-				uint8_t *r = rxr + (size_t)si * 32 * ring + idx;
-				const uint8_t *t = txr + (size_t)si * 32 * ring + idx;
-				for (int ts = 0; ts < 32; ts++) {
-					r[(size_t)ts * ring] = pl[ts];
-					tx[ts] = t[(size_t)ts * ring];
-				}
-				txp = tx;
-			}
-			/* a line-timed span falls back to its oscillator while the line is lost */
-			int internal = !line_timed(s) || s->since_rx > s->f.cfg.los_window;
-			if (internal) {
-				uint8_t out[32];
-				e1f_tx(&s->f, txp, out, 1);
-				if (!(s->maint & E1MAINT_RLB))
-					txq_push(s, out);
-				if (s->maint & E1MAINT_LLB)
-					span_rx_frame(s, out);
-			} else if (txp && !(s->maint & (E1MAINT_PLB | E1MAINT_RLB))) {
-				if (es_push(&s->tx_es, txp)) {
-					s->f.cnt.tx_slips++;
-					s->isr |= E1ISR_SLIP;
-				}
-			}
-		}
-		if (dma_on)
-			c->dmacount++;
-		c->clkcnt++;
-	}
-	if (dma_on)
+	/* spans are independent: one span at a time keeps its rows of the rings in cache */
+	for (int si = 0; si < c->nspans; si++)
+		if (enabled(&c->sp[si]))
+			span_tick(c, si, nframes, dma_on, c->dmacount);
+	if (dma_on) {
+		c->dmacount += (uint32_t)nframes;
 		dma_hdr_put(c, DMAH_COUNT, c->dmacount);
+	}
+	c->clkcnt += (uint32_t)nframes;
 	return 0;
 }
 

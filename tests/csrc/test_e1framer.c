@@ -70,6 +70,119 @@ static void test_crc_tables(void)
 	}
 }
 
+static void test_crc4_fast_vs_serial(void)
+{
+	for (int t = 0; t < 2000; t++) {
+		uint8_t fr[32];
+		for (int i = 0; i < 32; i++)
+			fr[i] = (uint8_t)rnd();
+		uint8_t crc = (uint8_t)(rnd() & 0xF);
+		int fas = (int)(rnd() & 1);
+		CHECK_EQ(e1f_crc4_frame_fast(crc, fr, fas), e1f_crc4_frame_serial(crc, fr, fas));
+	}
+}
+
+/* G.704 2.3.3.5 by hand: the C bits of each sub-multiframe are the remainder of the previous
+ * sub-multiframe (C bits as 0) times x^4 divided by x^4 + x + 1 - independent of the framer. */
+static void test_crc4_c_bits_independent(void)
+{
+	e1f_t *a = e1f_new();
+	uint8_t fr[48][32];
+	uint8_t pl[32];
+	for (int f = 0; f < 48; f++) {
+		for (int i = 0; i < 32; i++)
+			pl[i] = (uint8_t)rnd();
+		e1f_tx(a, pl, fr[f], 1);
+	}
+	int checked = 0;
+	for (int smf = 0; smf + 1 < 6; smf++) {
+		unsigned rem = 0;
+		for (int f = 8 * smf; f < 8 * smf + 8; f++)
+			for (int i = 0; i < 32; i++) {
+				uint8_t o = fr[f][i];
+				if (i == 0 && !(f & 1))
+					o &= 0x7F;
+				for (int b = 7; b >= 0; b--) {
+					rem = (rem << 1) | ((o >> b) & 1u);
+					if (rem & 0x10)
+						rem ^= 0x13;
+				}
+			}
+		for (int k = 0; k < 4; k++) {
+			rem <<= 1;
+			if (rem & 0x10)
+				rem ^= 0x13;
+		}
+		unsigned c = 0;
+		for (int k = 0; k < 4; k++)
+			c = (c << 1) | (fr[8 * (smf + 1) + 2 * k][0] >> 7);
+		CHECK_EQ(c, rem);
+		checked++;
+	}
+	CHECK_EQ(checked, 5);
+	/* the multiframe alignment signal and E bits as G.704 table 5B has them */
+	for (int m = 0; m < 3; m++) {
+		unsigned si = 0;
+		for (int f = 1; f < 16; f += 2)
+			si = (si << 1) | (fr[16 * m + f][0] >> 7);
+		CHECK_EQ(si, 0x2F);   /* 001011 E1 E2 with E = 1 */
+		CHECK_EQ(fr[16 * m][0] & 0x7F, 0x1B);
+		CHECK_EQ(fr[16 * m + 1][0] & 0x40, 0x40);
+	}
+	e1f_free(a);
+}
+
+/* An independent HDLC decoder on the TS16 octets: first bit = MSB, zero deletion, octets
+ * LSB first; the FCS of "123456789" must be 0x906E (CRC-16/X-25 check value), low octet first. */
+static void test_hdlc_bits_independent(void)
+{
+	e1f_t *a = e1f_new();
+	struct e1f_config cfg = { .crc4 = 1 };
+	e1f_configure(a, &cfg);
+	CHECK_EQ(e1f_hdlc_send(a, (const uint8_t *)"123456789", 9), 0);
+	uint8_t out[32];
+	uint8_t dec[64];
+	int n = 0, ones = 0, acc = 0, accn = 0, inframe = 0, done = 0;
+	for (int f = 0; f < 64 && !done; f++) {
+		e1f_tx(a, NULL, out, 1);
+		for (int b = 7; b >= 0 && !done; b--) {
+			int bit = (out[16] >> b) & 1;
+			if (bit) {
+				ones++;
+			} else {
+				if (ones == 6) {           /* flag */
+					if (inframe && n > 0) {
+						done = 1;
+						break;
+					}
+					inframe = 1;
+					n = acc = accn = ones = 0;
+					continue;
+				}
+				if (ones == 5) {           /* stuffed */
+					ones = 0;
+					continue;
+				}
+				ones = 0;
+			}
+			if (!inframe)
+				continue;
+			acc |= bit << accn;
+			if (++accn == 8) {
+				if (n < 64)
+					dec[n++] = (uint8_t)acc;
+				acc = accn = 0;
+			}
+		}
+	}
+	CHECK(done);
+	CHECK_EQ(n, 11);
+	CHECK(memcmp(dec, "123456789", 9) == 0);
+	CHECK_EQ(dec[9], 0x6E);
+	CHECK_EQ(dec[10], 0x90);
+	e1f_free(a);
+}
+
 static void test_cold_start_alignment(void)
 {
 	e1f_t *a, *b;
@@ -462,6 +575,9 @@ static void test_fuzz(void)
 int main(void)
 {
 	RUN(test_crc_tables);
+	RUN(test_crc4_fast_vs_serial);
+	RUN(test_crc4_c_bits_independent);
+	RUN(test_hdlc_bits_independent);
 	RUN(test_cold_start_alignment);
 	RUN(test_shift_realignment);
 	RUN(test_lof_and_recovery);
