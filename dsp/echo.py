@@ -59,7 +59,7 @@ _TD_MIN_MS = _ms_dbm0(-33.0)  # detection level floor
 _TD_HOLD_SUBS = 30  # tone must hold 150 ms (in sub-blocks) before a reversal counts
 _TD_RELEASE_MS = _ms_dbm0(-36.0)
 _TD_RELEASE_SAMPLES = 2000  # 250 ms below -36 dBm0 on both paths re-enables the canceller
-_RELEARN_BLOCKS = 50  # in 20 ms blocks: 1 s of unexplained residual means the echo path changed
+_RELEARN_BLOCKS = 15  # in 20 ms blocks: 0.3 s of unexplained residual means the echo path changed
 
 
 class EchoCanceller:
@@ -277,14 +277,17 @@ class EchoCanceller:
         # near-end power against the loudest far-end block that can still echo (ERL >= 6 dB => the
         # echo alone stays below a quarter; half leaves 3 dB for dispersion and block edges)
         geigel = (dms > 0.5 * far_ms) & (dms > _ms_dbm0(-50.0))
-        # once converged, a residual well above what the achieved ERLE predicts is near-end speech too
-        # (or an echo path change: if only this detector fires for ~1 s, the model is relearnt)
+        # once converged, a residual well above what the achieved ERLE predicts (and above -13 dB of the
+        # near input) is near-end speech too. If the residual is even comparable to the input, the model
+        # no longer explains the echo: after ~1 s of that alone, the echo path changed and is relearnt.
         erle = self._erle
-        expect = dms / np.maximum(erle, 1.0)
-        excess = (erle > 16.0) & (ems > 4.0 * expect) & far_active & (dms > _ms_dbm0(-50.0))
-        clean = ~excess & ~geigel & far_active & (dms > _ms_dbm0(-50.0))
+        ratio = ems / np.maximum(dms, 1e-3)
+        loud = far_active & (dms > _ms_dbm0(-50.0))
+        excess = (erle > 16.0) & (ratio > np.maximum(4.0 / np.maximum(erle, 1.0), 0.05)) & loud
+        worse = excess & (ratio > 0.5)
+        clean = ~excess & ~geigel & loud
         self._relearn = np.where(
-            excess & ~geigel,
+            worse & ~geigel,
             self._relearn + 1,
             np.where(clean, np.maximum(self._relearn - 2, 0), self._relearn),
         ).astype(np.int32)
@@ -303,10 +306,10 @@ class EchoCanceller:
         # ---- tone disabler (on both directions, whole block)
         self._tone_disabler(d, xcur, dms, self._xms[:, 0])
         # ---- adaptation
-        upd = self._adapt & ~dtalk & ~self._td_bypass & (self._xms[:, 0] > 1.0)
+        upd = self._adapt & ~dtalk & ~self._td_bypass & (far_ms > 1.0)
         # achieved ERLE (single talk, far active): rises quickly, falls slowly
         single = upd & far_active & (dms > _ms_dbm0(-60.0))
-        now = dms / np.maximum(ems, 1e-3)
+        now = np.minimum(dms / np.maximum(ems, 1e-3), 1000.0)
         self._erle = np.where(
             single,
             np.where(now > self._erle, 0.7 * self._erle + 0.3 * now, 0.95 * self._erle + 0.05 * now),

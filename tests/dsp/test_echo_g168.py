@@ -63,14 +63,17 @@ def test_2a_convergence_with_nlp(cases, alt):
     assert r["pass"].all(), r
 
 
-@pytest.mark.xfail(reason="convergence at 1 s short of 20 dB combined loss at -30/-20 dBm0 Rin", strict=False)
+@pytest.mark.xfail(
+    reason="2B(b): 1 s after an echo path change the combined loss is 19-20 dB on 3 of 4 channels, not 20",
+    strict=False,
+)
 def test_2b_convergence_without_nlp(cases, alt):
     r = g168.test_2b(make, cases, alt)
     assert r["pass"].all(), r
 
 
 @pytest.mark.xfail(
-    reason="residual after 5 s with -40 dBm0 noise is about -36 dBm0, not below -40", strict=False
+    reason="residual after 5 s with -40 dBm0 noise is -33 to -39 dBm0, not below -40", strict=False
 )
 def test_2c_convergence_with_background_noise(cases):
     r = g168.test_2c(make, cases)
@@ -78,35 +81,26 @@ def test_2c_convergence_with_background_noise(cases):
 
 
 @pytest.mark.xfail(
-    reason="under weak double talk the residual ends 1-3 dB above the near-end level", strict=False
+    reason="at Rin 0 dBm0 the residual after weak double talk ends about 1 dB above the near-end level",
+    strict=False,
 )
 def test_3a_double_talk_low_level(cases):
     r = g168.test_3a(make, cases)
     assert r["pass"].all(), r
 
 
-@pytest.mark.xfail(
-    reason="at equal levels most channels hold (ERLE 14-26 dB after), but one of four (d9, -20 dBm0) "
-    "falls to about 3 dB: the detector misses double-talk onsets",
-    strict=False,
-)
 def test_3b_a_double_talk_does_not_diverge(cases):
     r = g168.test_3b(make, cases, near_rel=0.0)
     assert r["pass"].all(), r
 
 
-@pytest.mark.xfail(
-    reason="near end 15 dB under Rin escapes the power detector; after 1 s the residual detector takes it "
-    "for an echo path change and relearns, so the model diverges (ERLE about 5 dB after)",
-    strict=False,
-)
 def test_3b_b_double_talk_low_level(cases):
     r = g168.test_3b(make, cases, near_rel=-15.0)
     assert r["pass"].all(), r
 
 
 @pytest.mark.xfail(
-    reason="3C combined loss after the first conversation stretch is 10-18 dB, not 20", strict=False
+    reason="3C combined loss after the first conversation stretch is 11-22 dB, not 20 on all", strict=False
 )
 def test_3c_conversation(cases):
     r = g168.test_3c(make, cases)
