@@ -43,9 +43,13 @@ class E2E:
         now = self.now
         from drivers import e1
 
-        if not self.started and not self.span.status().raw & (e1.LOS | e1.LOF | e1.AIS):
+        bad = self.span.status().raw & (e1.LOS | e1.LOF | e1.AIS)
+        if not self.started and not bad:
             self.ours.start(now)
             self.started = True
+        elif self.started and bad:
+            self.ours.alarm(now)  # span alarm: calls cleared, channels blocked until the link is back
+            self.started = False
         # libpri <-> exchange framer
         for f in self.ex.dchan_recv():
             self.peer.receive(f, now)
@@ -117,3 +121,24 @@ def test_pri_call_through_the_simulated_e1_socket(e2e: E2E) -> None:
     assert not e2e.ours.calls
     c = e2e.span.counters()
     assert c.hdlc_fcs_errors == 0 and c.hdlc_rx > 10 and c.hdlc_tx > 10
+
+
+def test_pulled_cable_clears_calls_and_blocks_channels(e2e: E2E) -> None:
+    e2e.run_until(lambda: ev.LinkUp() in e2e.events, 3.0)
+    cid = e2e.ours.place_call("5551234", e2e.now)
+    e2e.run_until(lambda: "RING" in e2e.peer_kinds(), 1.0)
+    (ring,) = [e for e in e2e.peer_events if e.kind == "RING"]
+    e2e.peer.command(e2e.now)
+    e2e.peer.answer(ring.call, ring.channel)
+    e2e.run_until(lambda: ev.Connected(cid, None) in e2e.events, 1.0)
+    e2e.w.e1[0].close()  # the cable is pulled: LOS at the box
+    e2e.run_until(lambda: ev.Released(cid, 41) in e2e.events, 1.0)
+    assert any(isinstance(e, ev.LinkDown) for e in e2e.events)
+    refused = e2e.ours.place_call("1", e2e.now)
+    assert e2e.ours.events() == [ev.Released(refused, 41)]
+    assert all(c is None for c in e2e.ours.owner.values())
+    e2e.events.clear()
+    e2e.w.e1[0].connect()  # plugged back in: alignment, then the D-channel comes back
+    e2e.run_until(lambda: ev.LinkUp() in e2e.events, 5.0)
+    cid = e2e.ours.place_call("5551234", e2e.now)
+    e2e.run_until(lambda: sum(e.kind == "RING" for e in e2e.peer_events) == 2, 1.0)

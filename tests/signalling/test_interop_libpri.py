@@ -335,3 +335,35 @@ def test_thirty_calls_fill_the_span_and_31st_gets_34(bench: Bench) -> None:
     assert bench.take(ev.Released) == [ev.Released(cid31, 34)]
     assert bench.peer_take("RING") == []
     bench.ours.check_invariants()
+
+
+def test_glare_with_libpri(bench: Bench) -> None:
+    """Both ends call on timeslot 31 at the same moment (the SETUPs cross on the wire). The network side's
+    call keeps the channel; the user side's call moves to the channel the network names (§5.2.3.1)."""
+    bench.peer.command(bench.now)
+    ours_net = bench.ours.role is Party.NETWORK
+    peer_call = bench.peer.place_call("4001", 31, exclusive=not ours_net, calling="1")
+    cid = bench.ours.place_call("5551234", bench.now, channel=31, exclusive=ours_net)
+    bench.pump()
+    if ours_net:
+        # libpri's (the user's) preferred channel was ours: we moved its call elsewhere.
+        (inc,) = bench.take(ev.IncomingCall)
+        assert inc.channel != 31
+        bench.ours.proceeding(inc.call_id, bench.now)
+        bench.pump()
+        assert [e.channel for e in bench.peer_take("PROCEEDING")] == [inc.channel]
+        (ring,) = bench.peer_take("RING")
+        assert ring.channel == 31
+        bench.do("proceeding", ring.call, 31)
+        assert bench.take(ev.CallProceeding) == [ev.CallProceeding(cid, 31)]
+    else:
+        # libpri (the network) takes 31; its application gives our call another channel.
+        (inc,) = bench.take(ev.IncomingCall)
+        assert inc.channel == 31
+        (ring,) = bench.peer_take("RING")
+        assert ring.channel == 31
+        bench.do("proceeding", ring.call, 30)
+        assert bench.take(ev.CallProceeding) == [ev.CallProceeding(cid, 30)]
+        assert bench.ours.owner[30].call_id == cid and bench.ours.owner[31].call_id == inc.call_id
+    assert peer_call is not None
+    bench.ours.check_invariants()
