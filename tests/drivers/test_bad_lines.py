@@ -8,6 +8,7 @@ import socket
 import numpy as np
 
 from drivers import e1
+from dsp.g711 import alaw_decode
 from tests.drivers.test_e1_line import counters, in_sync, raw, run_until
 
 
@@ -89,3 +90,18 @@ def test_the_box_survives_a_far_end_that_does_not_read(make_world):
     w.run(5.0)
     assert w.board.line_counters("e1", 1).tx_dropped > 0
     assert in_sync(w)  # the box still receives and frames
+
+
+def test_fxo_audio_flood_is_bounded(make_world):
+    w = make_world(spans=0, ports=4)
+    w.board.fxo.port(1).hook(True)
+    w.run(0.2)
+    co = w.co[0]
+    for _ in range(200):  # 4 blocks of audio for every tick: the box keeps at most 40 ms waiting
+        co.line.send_audio(np.full(320, 1000, np.int16))
+        co.send_block(w.tick_time(w.ticks), 320)
+        w.tick()
+    co.line._tx = np.zeros(0, np.int16)
+    w.run(0.06)  # 40 ms backlog drains within a few ticks: then silence
+    got = alaw_decode(w.board.tdm.read(80)[w.board.tdm.channel(port=1)].copy())
+    assert np.abs(got).max() < 50

@@ -365,3 +365,25 @@ def test_tdm_port_channel_numbering_reaches_the_right_timeslots(make_world):
     got = tdm.read(80)
     assert (got[tdm.channel(span=2, chan=16)] == 0x66).all()
     assert not (got[tdm.channel(span=2, chan=15)] == 0x66).any()
+
+
+# ---- timing ---------------------------------------------------------------------------------------------
+def test_line_timing_sends_one_frame_per_frame_received(make_world):
+    w = make_world(timing="line")
+    w.e1[0].ppm = 3000  # the far end's clock is fast: the box follows it on the line
+    w.run(5.0)
+    end = w.e1[0]
+    assert end.sent_frames > w.board.frames + 100  # the far end sent more than the box's oscillator made
+    assert abs(end.received_frames - end.sent_frames) <= 1  # one frame back for each frame in
+    c = counters(w)
+    assert c.tx_frames == c.rx_frames
+
+
+def test_internal_timing_sends_at_the_oscillator_rate(make_world):
+    w = make_world(timing="internal")
+    w.e1[0].ppm = 3000
+    w.run(5.0)
+    end = w.e1[0]
+    assert end.received_frames == w.board.frames  # 8000 a second of the box's clock, whatever arrives
+    assert end.sent_frames > end.received_frames + 100
+    run_until(w, lambda: in_sync(w), 0.1)
