@@ -61,6 +61,11 @@ E1_BCHANNELS: tuple[int, ...] = tuple(ts for ts in range(1, 32) if ts != 16)
 N316 = 2  # RESTART retransmissions before giving up
 
 
+def _check_number(what: str, digits: str) -> None:
+    if len(digits) > 32 or any(not ("0" <= c <= "9" or c in "*#+ABCDabcd") for c in digits):
+        raise ValueError(f"{what} number {digits!r} is not up to 32 digits 0-9 * # A-D")
+
+
 class Call:
     """Bookkeeping of one call reference (its state lives in `machine`)."""
 
@@ -213,7 +218,23 @@ class PriSpan:
         transfer: int = 0x00,
         display: str | None = None,
     ) -> int:
-        """Send SETUP; returns the call_id. A call that cannot start reports Released(cause) at once."""
+        """Send SETUP; returns the call_id. A call that cannot start reports Released(cause) at once.
+        Bad arguments (digits that are not IA5, plans out of range) raise ValueError and change nothing."""
+        _check_number("called", called)
+        if calling is not None:
+            _check_number("calling", calling)
+        for name, v, hi in (
+            ("calling_ton", calling_ton, 7),
+            ("called_ton", called_ton, 7),
+            ("calling_npi", calling_npi, 15),
+            ("called_npi", called_npi, 15),
+            ("presentation", presentation, 3),
+            ("screening", screening, 3),
+        ):
+            if not 0 <= v <= hi:
+                raise ValueError(f"{name} {v} out of range 0..{hi}")
+        if transfer not in (0x00, 0x10):
+            raise ValueError("transfer must be 0x00 (speech) or 0x10 (3.1 kHz audio)")
         call = self._new_call(ours=True, cr=self._alloc_cr())
         if not self.link_up:
             self._drop(call, Cause.TEMPORARY_FAILURE, "D-channel down")
@@ -263,6 +284,8 @@ class PriSpan:
         self._send(call, MT.ALERTING, ies, now)
 
     def answer(self, call_id: int, now: float, connected: str | None = None) -> None:
+        if connected is not None:
+            _check_number("connected", connected)
         call = self._call(call_id)
         ies = self._first_response_ies(call)
         if connected is not None:
@@ -273,6 +296,7 @@ class PriSpan:
 
     def send_digits(self, call_id: int, digits: str, now: float, complete: bool = False) -> None:
         """Overlap sending: more called-number digits in INFORMATION."""
+        _check_number("digits", digits)
         call = self._call(call_id)
         ies: list = [SendingComplete()] if complete else []
         if digits:
@@ -281,6 +305,8 @@ class PriSpan:
 
     def hangup(self, call_id: int, now: float, cause: int = Cause.NORMAL_CLEARING) -> None:
         """Clear or refuse the call with `cause`; harmless on a call already clearing or gone."""
+        if not 1 <= int(cause) <= 127:
+            raise ValueError(f"cause {cause} is not a Q.850 cause value (1..127)")
         call = self.by_id.get(call_id)
         if call is None:
             return
@@ -320,7 +346,8 @@ class PriSpan:
             ies = [RestartIndicator(RESTART_ALL_INTERFACES)]
         data = encode_message(Message(MT.RESTART, 0, True, ies))
         self._restarts.append(_Restart(tuple(chans), data, now + self.timers["T316"]))
-        self._transmit(data, now)
+        if self.link_up:
+            self._transmit(data, now)  # otherwise it goes out when the link comes up
 
     # ==== invariants (tests) ==========================================================================
     def check_invariants(self) -> None:
@@ -396,9 +423,9 @@ class PriSpan:
             log.debug("%s: call %d released (%s, cause %d)", self.name, call.call_id, why, cause)
 
     def _first_response_ies(self, call: Call) -> list:
+        """Our first answer to an incoming SETUP names the call's channel (`_send` marks it confirmed)."""
         if call.confirmed or call.ours:
             return []
-        call.confirmed = True
         return [ChannelId(call.channel, exclusive=True)]
 
     def _transmit(self, data: bytes, now: float) -> None:
@@ -408,6 +435,8 @@ class PriSpan:
     def _send(self, call: Call, mt: MT, ies: list, now: float) -> None:
         old = call.state
         call.machine.apply(self.role, mt)  # raises LocalProtocolError if not allowed
+        if mt in _FIRST_RESPONSES and not call.ours:
+            call.confirmed = True
         data = encode_message(Message(mt, call.cr, call.ours, ies))
         call.last_sent = data
         self._transmit(data, now)
@@ -854,6 +883,7 @@ _HANDLERS = {
     MT.RELEASE: PriSpan._h_release,
     MT.RELEASE_COMPLETE: PriSpan._h_release,
 }
+_FIRST_RESPONSES = frozenset({MT.CALL_PROCEEDING, MT.SETUP_ACKNOWLEDGE, MT.ALERTING, MT.CONNECT})
 _MANDATORY: dict[int, tuple[type, ...]] = {
     MT.DISCONNECT: (CauseIE,),
 }

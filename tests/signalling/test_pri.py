@@ -503,3 +503,41 @@ def test_garbage_messages_are_ignored(raw: RawEnd) -> None:
     assert raw.replies() == []
     assert raw.span.counters["ignored"] == 6
     raw.span.check_invariants()
+
+
+def test_bad_command_arguments_change_nothing(pair: Pair) -> None:
+    for kw in (
+        {"called": "12\u00e9"},
+        {"called": "1" * 40},
+        {"called": "1", "calling": "x"},
+        {"called": "1", "calling_ton": 9},
+        {"called": "1", "transfer": 0x08},
+    ):
+        called = kw.pop("called")
+        with pytest.raises(ValueError):
+            pair.user.place_call(called, pair.now, **kw)
+    assert not pair.user.by_id and pair.user.frames_to_send() == []
+    a, b = establish(pair, pair.user, pair.net)
+    with pytest.raises(ValueError):
+        pair.user.hangup(a, pair.now, 300)
+    with pytest.raises(LocalProtocolError):
+        pair.user.answer(a, pair.now)  # our own outgoing call: nothing to answer
+    with pytest.raises(LocalProtocolError):
+        pair.user.proceeding(12345, pair.now)
+    assert pair.user.by_id[a].state is S.ACTIVE
+    pair.check()
+
+
+def test_refused_command_keeps_first_answer_channel(pair: Pair) -> None:
+    pair.net.place_call("1", pair.now, channel=9)
+    pair.pump()
+    (inc,) = pair.take(pair.user, ev.IncomingCall)
+    with pytest.raises(LocalProtocolError):
+        pair.user.send_digits(inc.call_id, "1", pair.now)  # not allowed in Call Present
+    mark = len(pair.wire)
+    pair.user.alert(inc.call_id, pair.now)
+    pair.pump()
+    assert pair.take(pair.net, ev.Alerting)
+    sent = [decode_message(f[4:]) for dst, f in pair.wire[mark:] if dst is pair.net and f[2] & 1 == 0]
+    assert [m.type for m in sent] == [MT.ALERTING] and sent[0].get(ChannelId) == ChannelId(9)
+    assert pair.user.by_id[inc.call_id].confirmed and pair.net.owner[9] is not None
