@@ -21,6 +21,8 @@ Shape of the file (every field is checked, unknown fields are errors too):
       - slot: 2
         card: fxo
         ports: 4                 # 4..8
+        spidev: /dev/spidev0.1   # hardware backend only (required there): SPI device of the card
+        dma: /dev/uio1           #   and its DMA area (UIO); speed_hz: SPI clock (default 10 MHz)
     panel:                       # optional: GPIO lines of the front panel (BCM numbers / gpiochip lines)
       chip: /dev/gpiochip0
       leds: {power: 5, run: 6, alarm: 13}
@@ -69,6 +71,9 @@ class Card:
     kind: str  # "e1" | "fxo"
     spans: tuple[SpanConfig, ...] = ()
     ports: int = 0
+    spidev: str = ""  # hardware backend: the card's SPI device (/dev/spidevB.C)
+    dma: str = ""  # hardware backend: the card's DMA area (/dev/uioN)
+    speed_hz: int = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -197,19 +202,28 @@ def _card(ck: _Checker, node: yaml.Node, index: int) -> tuple[Card, dict[str, ya
     kind = ck.scalar(kind_node, f"{what}: card")
     if kind not in CARDS:
         raise ck.fail(kind_node, f"{what}: unknown card {kind!r} (known: {', '.join(CARDS)})")
+    hw = {"spidev": False, "dma": False, "speed_hz": False}
     if kind == "e1":
-        f = ck.mapping(node, what, {"slot": True, "card": True, "spans": True})
+        f = ck.mapping(node, what, {"slot": True, "card": True, "spans": True, **hw})
     else:
-        f = ck.mapping(node, what, {"slot": True, "card": True, "ports": True})
+        f = ck.mapping(node, what, {"slot": True, "card": True, "ports": True, **hw})
     slot = ck.integer(f["slot"], f"{what}: slot", 1, MAX_SLOTS)
+    io: dict[str, Any] = {}
+    for key in ("spidev", "dma"):
+        if key in f:
+            io[key] = ck.string(f[key], f"slot {slot}: {key}")
+            if not io[key].startswith("/dev/"):
+                raise ck.fail(f[key], f"slot {slot}: {key}: expected a path under /dev/, got {io[key]!r}")
+    if "speed_hz" in f:
+        io["speed_hz"] = ck.integer(f["speed_hz"], f"slot {slot}: speed_hz", 100_000, 50_000_000)
     if kind == "e1":
         span_nodes = ck.sequence(f["spans"], f"slot {slot}: spans")
         if not span_nodes:
             raise ck.fail(f["spans"], f"slot {slot}: an e1 card needs at least one span")
         spans = tuple(_span(ck, n, f"slot {slot}: spans[{i}]") for i, n in enumerate(span_nodes))
-        return Card(slot=slot, kind=kind, spans=spans), f
+        return Card(slot=slot, kind=kind, spans=spans, **io), f
     ports = ck.integer(f["ports"], f"slot {slot}: ports", *FXO_PORTS)
-    return Card(slot=slot, kind=kind, ports=ports), f
+    return Card(slot=slot, kind=kind, ports=ports, **io), f
 
 
 def _pin_list(ck: _Checker, node: yaml.Node, what: str) -> list[tuple[int, yaml.Node]]:
@@ -290,6 +304,8 @@ def parse_board(text: str, source: str = "<string>") -> BoardDescription:
                     first = spans_seen[span.span]
                     raise ck.fail(span_node, f"span {span.span} is defined twice (first at line {first})")
                 spans_seen[span.span] = span_node.start_mark.line + 1
+        if backend == "hardware" and not card.spidev:
+            raise ck.fail(card_node, f"slot {card.slot}: missing field 'spidev' (hardware backend)")
         cards.append(card)
     if not cards:
         raise ck.fail(f["slots"], "slots: the board has no cards")
