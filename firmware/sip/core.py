@@ -272,7 +272,8 @@ class SipCore:
         self._timers: list[tuple[float, int, Callable[[float], None]]] = []  # heap
         self._refs = itertools.count(1)
         self._next_qualify = now + cfg.qualify_interval if cfg.qualify_interval else None
-        self.counters: dict[str, int] = {"malformed": 0, "unknown_method": 0, "rejected_calls": 0}
+        self.counters: dict[str, int] = {"malformed": 0, "unknown_method": 0}
+        self.active_calls = 0
 
     # ------------------------------------------------------------------------------------------------
     # plumbing
@@ -498,7 +499,7 @@ class SipCore:
         elif ext is None:
             self._reply(ev, 403, now, tag=tag)
             return
-        if len([c for c in self.calls.values() if not c.ended]) >= self.config.max_calls:
+        if self.active_calls >= self.config.max_calls:
             self._reply(ev, 503, now, tag=tag)
             return
         # session timers (RFC 4028), tolerated: we accept the interval and let the phone refresh
@@ -576,6 +577,7 @@ class SipCore:
             route=list(req.headers.get_all("Record-Route")),
         )
         self.calls[ref] = call
+        self.active_calls += 1
         self.by_call_id[req.call_id] = call
         self.by_leg[leg] = call
         assert ev.key is not None
@@ -696,7 +698,7 @@ class SipCore:
         dialog = self._dialog_of(call)
         tag = dialog.local_tag if dialog else None
         self._reply(ev, 200, now, tag=tag)
-        self._end(call, NORMAL_CLEARING, None, True, now)
+        self._end(call, NORMAL_CLEARING, None, True, now, send=False)
 
     def _on_cancel(self, ev: RequestReceived, now: float) -> None:
         req = ev.request
@@ -1024,6 +1026,7 @@ class SipCore:
         call.offer = make_offer(self.config.host, port, call.session_id, 0)
         body = call.offer.encode()
         self.calls[ref] = call
+        self.active_calls += 1
         self.by_leg[media_leg] = call
         from_tag = self._tag()
         display = caller_name.replace('"', "")
@@ -1167,6 +1170,7 @@ class SipCore:
             if dialog is not None:
                 self._send_request(self._in_dialog_request(dialog, "BYE"), dialog.peer, now)
         call.ended = True
+        self.active_calls -= 1
         call.state = "ended" if call.state != "cancelling" else "cancelling"
         stats = self.hub.close(call.leg) if call.leg in self.hub.legs else None
         self._close_media(call.leg)

@@ -159,8 +159,20 @@ SINGLE_HEADERS = frozenset({"Call-ID", "CSeq", "From", "To", "Content-Length", "
 _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
 
 
+_NAME_MEMO: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
     """The full, conventionally cased header name for `name` (compact or any case)."""
+    canon = _NAME_MEMO.get(name)
+    if canon is None:
+        canon = _canonical_name(name)
+        if len(_NAME_MEMO) < 4096:  # names from the network are bounded in what we keep
+            _NAME_MEMO[name] = canon
+    return canon
+
+
+def _canonical_name(name: str) -> str:
     if len(name) == 1:
         full = COMPACT.get(name.lower())
         if full is not None:
@@ -173,6 +185,8 @@ def canonical_name(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split a header value on commas that are not inside quotes or <...>."""
+    if '"' not in value and "<" not in value:
+        return [p for p in (x.strip() for x in value.split(",")) if p]
     out: list[str] = []
     depth = 0
     quoted = False
@@ -683,6 +697,8 @@ def format_params(params: dict[str, str | None]) -> str:
 
 
 def _split_unquoted(text: str, sep: str) -> list[str]:
+    if '"' not in text:
+        return text.split(sep)
     out: list[str] = []
     quoted = False
     start = 0

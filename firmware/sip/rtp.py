@@ -26,6 +26,7 @@ peer's reports parsed; `hub.stats(leg)` gives the figures the CDR keeps.
 from __future__ import annotations
 
 import logging
+import random
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -251,7 +252,7 @@ class MediaHub:
         self.capacity = capacity
         self.target = int(target_ms * RATE / 1000)
         self.rtcp_interval = rtcp_interval
-        self._rng = np.random.default_rng(seed)
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.ring = np.zeros((max_legs, capacity), np.int16)
         self.filled = np.zeros((max_legs, capacity), bool)
@@ -284,12 +285,12 @@ class MediaHub:
             self.tx_fill[leg] = 0
             self.active[leg] = True
             self.is_alaw[leg] = config.codec == "PCMA"
-            ssrc = int(self._rng.integers(1, 2**32 - 1))
+            ssrc = self._rng.randrange(1, 2**32 - 1)
             self.legs[leg] = _Leg(
                 config,
                 ssrc,
-                int(self._rng.integers(0, 2**16)),
-                int(self._rng.integers(0, 2**32)),
+                self._rng.getrandbits(16),
+                self._rng.getrandbits(32),
                 next_rtcp=now + self.rtcp_interval,
                 cname=f"callbox-{leg}@{ssrc:08x}",
             )

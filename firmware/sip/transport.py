@@ -65,6 +65,21 @@ class RateLimiter:
         return False
 
 
+def _grow_receive_buffer(sock: socket.socket | None, size: int) -> None:
+    """A deep UDP receive queue rides out bursts while the loop is busy (or descheduled on a loaded
+    machine) instead of dropping requests that then wait for a 500 ms retransmission."""
+    if sock is None:
+        return
+    for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if opt is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            return
+        except OSError:
+            continue
+
+
 class SipServer:
     def __init__(
         self,
@@ -77,7 +92,9 @@ class SipServer:
         burst: float = 400.0,
         max_tcp: int = 256,
         timer_period: float = 0.02,
+        receive_buffer: int = 4 << 20,
     ) -> None:
+        self.receive_buffer = receive_buffer
         self.core = core
         self.clock = clock
         self.host = host
@@ -108,6 +125,7 @@ class SipServer:
         transport, _ = await loop.create_datagram_endpoint(_Udp, local_addr=(self.host, self.port))
         self._udp = transport
         self.udp_port = transport.get_extra_info("sockname")[1]
+        _grow_receive_buffer(transport.get_extra_info("socket"), self.receive_buffer)
         if self.tcp_enabled:
             tcp_port = self.udp_port if self.port == 0 else self.port
             try:

@@ -75,6 +75,7 @@ def test_incoming_call_ring_answer_dtmf_bye(world):
     assert alice.last(Response).status == 200
     [ended] = world.of(CallEnded)
     assert ended.cause == 16 and ended.by_remote and ended.stats is not None
+    assert alice.last(Request, method="BYE") is None  # the call is over: no BYE back
 
 
 def test_invite_needs_auth_and_wrong_password_is_refused(world):

@@ -1,0 +1,262 @@
+"""SIP signalling benchmark (`callbox bench sip`, or `python -m tools.bench.sip`).
+
+SIPp (Debian sip-tester) is the load, on loopback; the box's SIP service runs in this process on one
+asyncio loop (one core). Measured, each bounded in count and time:
+
+- registrations/s: REGISTER with digest (401 challenge, REGISTER with credentials, 200);
+- call setups/s, signalling only: INVITE, 401, ACK, INVITE with credentials, 100, 180, 200, ACK, BYE, 200,
+  answered at once by a test-double call control (no media pumped; each call still gets its RTP socket);
+- the same without digest on INVITE, and the reference: SIPp's own UAS answering the same SIPp load
+  (ratio box / SIPp-UAS, measured in this run on this machine).
+
+Rates are successful transactions (SIPp's SuccessfulCall count) over SIPp's wall time; "per CPU-second"
+divides by the CPU time this process used, which is steadier on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from board.clock import RealClock
+from firmware.calls.endpoint import Cause, Endpoint
+from firmware.sip.core import CoreConfig
+from firmware.sip.extensions import Directory
+from firmware.sip.service import SipService
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "tests" / "sip" / "scenarios"
+TARGET_CALLS_PER_S = 200.0
+
+
+@dataclass
+class Result:
+    name: str
+    ok: int
+    failed: int
+    wall: float
+    cpu: float | None
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.wall if self.wall > 0 else 0.0
+
+    def line(self) -> str:
+        cpu = f"{self.ok / self.cpu:8.0f}/CPU-s" if self.cpu else "           -"
+        counts = f"{self.ok:6d} ok {self.failed:4d} failed {self.wall:6.2f} s"
+        return f"{self.name:<34} {counts} {self.rate:8.1f}/s {cpu}"
+
+
+class _Answerer:
+    """Answers every call to 5000 at once; the load's BYE clears it."""
+
+    def incoming(self, ep: Endpoint, caller: str, called: str, caller_name: str | None = None) -> None:
+        if called == "5000":
+            ep.answer()
+        else:
+            ep.hangup(Cause.UNALLOCATED)
+
+    def ringing(self, ep: Endpoint) -> None:
+        pass
+
+    def answered(self, ep: Endpoint) -> None:
+        pass
+
+    def hangup(self, ep: Endpoint, cause: int) -> None:
+        pass
+
+    def dtmf(self, ep: Endpoint, digit: str) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sipp_stats(path: Path) -> tuple[int, int]:
+    with path.open() as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    if len(rows) < 2:
+        return 0, 0
+    head, last = rows[0], rows[-1]
+    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
+
+
+async def _load(
+    target: str, scenario: list[str], count: int, rate: float, limit: int, seconds: float
+) -> tuple[int, int, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "stats.csv"
+        cmd = [
+            "sipp",
+            target,
+            *scenario,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(_free_port()),
+            "-mp",
+            str(_free_port()),
+            "-m",
+            str(count),
+            "-r",
+            str(rate),
+            "-l",
+            str(limit),
+            "-nostdin",
+            "-timeout",
+            f"{int(seconds)}s",
+            "-trace_stat",
+            "-stf",
+            str(stats),
+            "-fd",
+            "1",
+            "-recv_timeout",
+            "5000",
+        ]
+        t0 = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=tmp
+        )
+        await asyncio.wait_for(proc.wait(), seconds + 15)
+        wall = time.perf_counter() - t0
+        ok, failed = _sipp_stats(stats) if stats.exists() else (0, count)
+        return ok, failed, wall
+
+
+async def _against_box(
+    name: str, scenario: list[str], args: argparse.Namespace, count: int, auth: bool
+) -> Result:
+    directory = Directory.with_passwords("callbox", {"1001": "pw1001"}, digest_algorithms=("MD5", "SHA-256"))
+    cfg = CoreConfig(qualify_interval=0, authenticate_invites=auth, max_calls=100000)
+    svc = SipService(
+        directory,
+        RealClock(),
+        "127.0.0.1",
+        0,
+        max_legs=args.max_legs,
+        control=_Answerer(),
+        config=cfg,
+        rate=1e9,
+        burst=1e9,
+    )
+    await svc.start()
+    try:
+        cpu0 = time.process_time()
+        ok, failed, wall = await _load(
+            f"127.0.0.1:{svc.port}", scenario, count, args.rate, args.limit, args.seconds
+        )
+        cpu = time.process_time() - cpu0
+    finally:
+        await svc.stop()
+    return Result(name, ok, failed, wall, cpu)
+
+
+async def _reference(args: argparse.Namespace) -> Result:
+    port = _free_port()
+    uas = await asyncio.create_subprocess_exec(
+        "sipp",
+        "-sn",
+        "uas",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-mp",
+        str(_free_port()),
+        "-nostdin",
+        "-timeout",
+        f"{int(args.seconds) + 5}s",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(0.3)
+    try:
+        ok, failed, wall = await _load(
+            f"127.0.0.1:{port}",
+            ["-sf", str(SCENARIOS / "bench_call_noauth.xml"), "-s", "5000", "-set", "ext", "1001"],
+            args.calls,
+            args.rate,
+            args.limit,
+            args.seconds,
+        )
+    finally:
+        if uas.returncode is None:
+            uas.kill()
+        await uas.wait()
+    return Result("reference: SIPp UAS, no auth", ok, failed, wall, None)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    auth = ["-au", "1001", "-ap", "pw1001"]
+    results = [
+        await _against_box(
+            "registrations (digest)",
+            ["-sf", str(SCENARIOS / "register.xml"), "-s", "1001", *auth],
+            args,
+            args.registrations,
+            True,
+        ),
+        await _against_box(
+            "call setups (digest on INVITE)",
+            ["-sf", str(SCENARIOS / "bench_call.xml"), "-s", "5000", "-set", "ext", "1001", *auth],
+            args,
+            args.calls,
+            True,
+        ),
+        await _against_box(
+            "call setups (no digest)",
+            ["-sf", str(SCENARIOS / "bench_call_noauth.xml"), "-s", "5000", "-set", "ext", "1001"],
+            args,
+            args.calls,
+            False,
+        ),
+        await _reference(args),
+    ]
+    print(f"SIP signalling on loopback, SIPp load at {args.rate:.0f}/s offered, {os.cpu_count()} CPUs shared")
+    for r in results:
+        print(r.line())
+    calls, noauth, ref = results[1], results[2], results[3]
+    if ref.rate:
+        print(f"ratio box/SIPp-UAS (no auth, same load):  {noauth.rate / ref.rate:5.2f}")
+    verdict = "meets" if calls.rate >= TARGET_CALLS_PER_S else "BELOW"
+    print(f"call setups/s with digest: {calls.rate:.1f} -> {verdict} the {TARGET_CALLS_PER_S:.0f}/s target")
+    print("concurrent RTP calls bridged to E1 through the engine: NOT measured (engine + board join pending)")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calls", type=int, default=3000, help="calls per call-setup run")
+    parser.add_argument("--registrations", type=int, default=3000, help="registrations in the REGISTER run")
+    parser.add_argument("--rate", type=float, default=600.0, help="offered load, per second")
+    parser.add_argument("--limit", type=int, default=200, help="most calls SIPp keeps open at once")
+    parser.add_argument("--max-legs", type=int, default=256, help="SIP media legs of the box")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time bound of each run")
+
+
+def run(args: argparse.Namespace) -> int:
+    if shutil.which("sipp") is None:
+        print("sipp not found (Debian package sip-tester)")
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(_main(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="callbox bench sip", description=(__doc__ or "").splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
