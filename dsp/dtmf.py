@@ -51,33 +51,40 @@ RELEASE = 3  # consecutive windows without the key that end it
 MIN_LEVEL_DBM0 = -42.0  # per tone
 NORMAL_TWIST_DB = 9.0  # high tone louder than low
 REVERSE_TWIST_DB = 9.0  # low tone louder than high
-FREQ_TOLERANCE = 0.025  # fraction of nominal
-PURITY = 0.75  # fraction of the window's energy in the two tones
+FREQ_TOLERANCE = 0.022  # fraction of nominal
+PURITY = 0.8  # fraction of the window's energy in the two tones
 RUN_SPREAD = 0.5  # tone powers across the run within 3 dB
 HOLD_PURITY = 0.4  # lenient tests while the key is down
 HOLD_LEVEL_FACTOR = 0.1
+MAX_GAIN_CORRECTION = 2.0  # off-centre tones are boosted by at most this (covers +-1.5 % at 1633 Hz)
+CHUNK = 2048  # channels per cache-sized slice of the front end
 
 _FREQS = np.array(DTMF_ROWS + DTMF_COLS, dtype=np.float64)
 _OMEGA = 2.0 * math.pi * _FREQS / SAMPLE_RATE
 
 
-def _build_matrix() -> np.ndarray:
-    n = np.arange(SUB, dtype=np.float64)[:, None]
-    m = np.empty((SUB, 16), dtype=np.float32)
-    m[:, 0::2] = np.cos(_OMEGA[None, :] * n)
-    m[:, 1::2] = -np.sin(_OMEGA[None, :] * n)
-    return m  # (x @ m).view(complex64) -> DFT at the 8 frequencies, phase referenced to sub-block start
+_N = np.arange(SUB, dtype=np.float64)
 
 
-_MATRIX = _build_matrix()
-_ROT1 = np.exp(-1j * _OMEGA * SUB).astype(np.complex64)  # shift by one sub-block
-_ROT2 = (_ROT1 * _ROT1).astype(np.complex64)
+def _matrix(subblock: int) -> np.ndarray:
+    """(16, SUB) float32: rows 0-7 cos, rows 8-15 -sin of the 8 frequencies over sub-block `subblock`.
+
+    Phase is referenced to sample 0 of the global grid, so a window's DFT is the plain sum of its
+    sub-blocks' DFTs and a steady tone at the nominal frequency has the same phase in every window.
+    """
+    start = (_OMEGA * (subblock * SUB)) % (2.0 * math.pi)  # float64: exact enough for any stream length
+    arg = start[:, None] + _OMEGA[:, None] * _N[None, :]
+    return np.concatenate([np.cos(arg), -np.sin(arg)]).astype(np.float32)
+
+
 # Largest phase advance (radians per sub-block) a tone within tolerance can show.
 _MAX_PHASE = (2.0 * math.pi * FREQ_TOLERANCE * _FREQS * SUB / SAMPLE_RATE).astype(np.float32)
 _MIN_POWER = float((dbm0_to_amplitude(MIN_LEVEL_DBM0) * WIN_LEN / 2.0) ** 2)  # |Y|^2 of a floor tone
+# Cheap necessary conditions, on all channels, before the full tests run on the few that pass them.
+_GATE_POWER = np.float32(_MIN_POWER / MAX_GAIN_CORRECTION)
+_GATE_PURITY = np.float32(PURITY * WIN_LEN / (2.0 * MAX_GAIN_CORRECTION))
 _NORMAL_TWIST = 10.0 ** (NORMAL_TWIST_DB / 10.0)
 _REVERSE_TWIST = 10.0 ** (REVERSE_TWIST_DB / 10.0)
-_KEYS = np.array(list(DTMF_KEYS))
 
 
 class DtmfDetector:
@@ -92,14 +99,29 @@ class DtmfDetector:
         self._fill = 0  # samples in _pending (same for every channel)
         self._subblocks = 0  # sub-blocks processed so far (global grid)
         self._origin = np.zeros(c, dtype=np.int64)  # global sample index where each channel (re)started
-        self._x_hist = np.zeros((WIN - 1, c, 8), dtype=np.complex64)  # previous sub-block DFTs
-        self._e_hist = np.zeros((WIN - 1, c), dtype=np.float32)  # previous sub-block energies
-        self._y_prev = np.zeros((c, 8), dtype=np.complex64)  # previous window DFT
+        # DFTs of the last three sub-blocks (oldest first; (16, channels): real parts of the 8 bins, then
+        # imaginary parts) and energies of the last two ((channels,)): views into earlier spectra, no copies.
+        self._hx = [np.zeros((16, c), dtype=np.float32) for _ in range(3)]
+        self._he = [np.zeros(c, dtype=np.float32) for _ in range(2)]
         self._run_key = np.full((RUN, c), -1, dtype=np.int8)  # ring of the last RUN windows' keys
         self._run_low = np.zeros((RUN, c), dtype=np.float32)
         self._run_high = np.zeros((RUN, c), dtype=np.float32)
         self._down = np.full(c, -1, dtype=np.int8)  # key currently held, -1 none
         self._misses = np.zeros(c, dtype=np.int8)
+        # scratch buffers reused every sub-block (fresh large arrays cost page faults)
+        self._y = np.empty((16, c), dtype=np.float32)
+        self._sq = np.empty((16, c), dtype=np.float32)
+        self._p = np.empty((8, c), dtype=np.float32)
+        self._ew = np.empty(c, dtype=np.float32)
+        self._rm = np.empty(c, dtype=np.float32)
+        self._cm = np.empty(c, dtype=np.float32)
+        self._tmp = np.empty(c, dtype=np.float32)
+        self._gate = np.empty(c, dtype=bool)
+        self._gate2 = np.empty(c, dtype=bool)
+        # spectra buffers, reused round-robin for the usual block size (history views reach 3 sub-blocks back)
+        self._pool: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pool_nsub = 0
+        self._pool_next = 0
 
     # ------------------------------------------------------------------ public
     def reset(self, channel: int) -> None:
@@ -109,29 +131,26 @@ class DtmfDetector:
         ch = int(channel)
         self._pending[ch] = 0
         self._origin[ch] = self._subblocks * SUB + self._fill
-        self._x_hist[:, ch] = 0
-        self._e_hist[:, ch] = 0
-        self._y_prev[ch] = 0
+        for h in self._hx:
+            h[:, ch] = 0
+        for h in self._he:
+            h[ch] = 0
         self._run_key[:, ch] = -1
-        self._run_low[:, ch] = 0
-        self._run_high[:, ch] = 0
         self._down[ch] = -1
         self._misses[ch] = 0
 
     def process(self, block: npt.ArrayLike) -> list[Event]:
         """Feed (channels, n) int16 samples, n >= 1; returns the key presses that began and were confirmed."""
         x = self._check(block)
-        n = x.shape[1]
+        events: list[Event] = []
         if self._fill:
-            take = min(SUB - self._fill, n)
+            take = min(SUB - self._fill, x.shape[1])
             self._pending[:, self._fill : self._fill + take] = x[:, :take]
             self._fill += take
             x = x[:, take:]
-            events = self._run(self._pending) if self._fill == SUB else []
             if self._fill == SUB:
                 self._fill = 0
-        else:
-            events = []
+                events += self._run(self._pending)
         whole = (x.shape[1] // SUB) * SUB
         if whole:
             events += self._run(x[:, :whole])
@@ -158,44 +177,116 @@ class DtmfDetector:
     def _run(self, x: np.ndarray) -> list[Event]:
         c, n = x.shape
         nsub = n // SUB
-        xs = x.reshape(c * nsub, SUB).astype(np.float32)
-        spec = (xs @ _MATRIX).view(np.complex64).reshape(c, nsub, 8)
-        energy = np.einsum("ij,ij->i", xs, xs).reshape(c, nsub)
+        mats = [_matrix(self._subblocks + k) for k in range(nsub)]
+        spec, energy = self._buffers(nsub)
+        # int16 -> float32, DFT by BLAS and energy, one cache-sized slice of channels at a time
+        for i in range(0, c, CHUNK):
+            xf = x[i : i + CHUNK].astype(np.float32)
+            for k in range(nsub):
+                seg = xf[:, k * SUB : (k + 1) * SUB]
+                np.matmul(mats[k], seg.T, out=spec[k, :, i : i + CHUNK])
+            flat = xf.reshape(-1, SUB)  # contiguous rows: einsum is 4x faster than on strided columns
+            energy[:, i : i + CHUNK] = np.einsum("ij,ij->i", flat, flat).reshape(-1, nsub).T
         events: list[Event] = []
-        for s in range(nsub):
-            events += self._step(spec[:, s], energy[:, s])
+        for k in range(nsub):
+            events += self._step(spec[k], energy[k])
         return events
 
-    def _step(self, xk: np.ndarray, e: np.ndarray) -> list[Event]:
-        h0, h1 = self._x_hist[0], self._x_hist[1]
-        y = h0 + h1 * _ROT1 + xk * _ROT2  # DFT over the last 120 samples
-        ew = self._e_hist[0] + self._e_hist[1] + e
-        self._x_hist[0] = h1
-        self._x_hist[1] = xk
-        self._e_hist[0] = self._e_hist[1]
-        self._e_hist[1] = e
-        y_prev = self._y_prev
-        self._y_prev = y
+    def _buffers(self, nsub: int) -> tuple[np.ndarray, np.ndarray]:
+        if nsub > 4:  # an unusually long block: plain fresh arrays
+            return (
+                np.empty((nsub, 16, self.channels), dtype=np.float32),
+                np.empty((nsub, self.channels), dtype=np.float32),
+            )
+        if nsub != self._pool_nsub:
+            self._pool = [
+                (np.empty((nsub, 16, self.channels), np.float32), np.empty((nsub, self.channels), np.float32))
+                for _ in range(4)
+            ]
+            self._pool_nsub = nsub
+            self._pool_next = 0
+        # History keeps views of the last 3 sub-blocks; 4 buffers in rotation never overwrite one in use.
+        # If the previous call used another size, its buffers stay alive through the views themselves.
+        buf = self._pool[self._pool_next]
+        self._pool_next = (self._pool_next + 1) % 4
+        return buf
 
-        p = y.real * y.real + y.imag * y.imag
-        r = np.argmax(p[:, :4], axis=1)
-        col = np.argmax(p[:, 4:], axis=1) + 4
-        rows = np.arange(p.shape[0])
-        # frequency offset from the phase advance of the chosen bins over one sub-block
-        zr = y[rows, r] * np.conj(y_prev[rows, r]) * _ROT1[r]
-        zc = y[rows, col] * np.conj(y_prev[rows, col]) * _ROT1[col]
-        phr = np.abs(np.angle(zr)).astype(np.float32)
-        phc = np.abs(np.angle(zc)).astype(np.float32)
-        # undo the window's attenuation of an off-centre tone: sinc(offset * pi * L / fs)
+    def _step(self, xk: np.ndarray, e: np.ndarray) -> list[Event]:
+        h3, h2, h1 = self._hx
+        y, sq, p, ew = self._y, self._sq, self._p, self._ew
+        np.add(h2, h1, out=y)
+        y += xk  # DFT over the last 120 samples (planar real/imag, absolute phase)
+        np.add(self._he[0], self._he[1], out=ew)
+        ew += e
+        np.multiply(y, y, out=sq)
+        np.add(sq[:8], sq[8:], out=p)
+        rm, cm, tmp, gate, gate2 = self._rm, self._cm, self._tmp, self._gate, self._gate2
+        np.maximum(p[0], p[1], out=rm)
+        np.maximum(p[2], p[3], out=tmp)
+        np.maximum(rm, tmp, out=rm)
+        np.maximum(p[4], p[5], out=cm)
+        np.maximum(p[6], p[7], out=tmp)
+        np.maximum(cm, tmp, out=cm)
+        np.greater_equal(rm, _GATE_POWER, out=gate)
+        np.greater_equal(cm, _GATE_POWER, out=gate2)
+        gate &= gate2
+        np.add(rm, cm, out=tmp)
+        np.multiply(ew, _GATE_PURITY, out=rm)
+        np.greater_equal(tmp, rm, out=gate2)
+        gate &= gate2
+        down = self._down
+        np.greater_equal(down, 0, out=gate2)
+        gate |= gate2
+        idx = np.flatnonzero(gate)
+        slot = self._subblocks % RUN
+        sub_index = self._subblocks
+        self._subblocks += 1
+        self._run_key[slot] = -1
+        # history moves on: references, not copies
+        self._hx = [h2, h1, xk]
+        self._he = [self._he[1], e]
+        if idx.size == 0:
+            return []
+        prev = h3[:, idx] + h2[:, idx] + h1[:, idx]
+        return self._decide(idx, y[:, idx], prev, p[:, idx], ew[idx], slot, sub_index)
+
+    def _decide(
+        self,
+        idx: np.ndarray,
+        y: np.ndarray,
+        prev: np.ndarray,
+        p: np.ndarray,
+        ew: np.ndarray,
+        slot: int,
+        sub_index: int,
+    ) -> list[Event]:
+        """Full tests and key state for the channels `idx` that passed the gate or hold a key.
+
+        y, prev: (16, m) window DFTs now and one sub-block earlier; p: (8, m) bin powers now.
+        """
+        m = idx.size
+        cols = np.arange(m)
+        r = np.argmax(p[:4], axis=0)
+        col = np.argmax(p[4:], axis=0) + 4
+
+        def phase_advance(b: np.ndarray) -> np.ndarray:
+            a_re, a_im = y[b, cols], y[b + 8, cols]
+            b_re, b_im = prev[b, cols], prev[b + 8, cols]
+            # angle of y * conj(prev): the tone's offset from nominal, in radians per sub-block
+            return np.abs(np.arctan2(a_im * b_re - a_re * b_im, a_re * b_re + a_im * b_im))
+
+        phr = phase_advance(r)
+        phc = phase_advance(col)
+        # undo the window's attenuation of an off-centre tone: sinc(offset * pi * L / fs), bounded
         ar = np.float32(WIN / 2.0) * phr
         ac = np.float32(WIN / 2.0) * phc
-        gr = np.where(ar > 1e-4, np.sin(ar) / np.maximum(ar, 1e-4), 1.0)
-        gc = np.where(ac > 1e-4, np.sin(ac) / np.maximum(ac, 1e-4), 1.0)
-        pr = p[rows, r] / np.maximum(gr * gr, 0.05)
-        pc = p[rows, col] / np.maximum(gc * gc, 0.05)
+        gr = np.sin(ar) / np.maximum(ar, 1e-6)
+        gc = np.sin(ac) / np.maximum(ac, 1e-6)
+        floor = 1.0 / MAX_GAIN_CORRECTION
+        pr = p[r, cols] / np.maximum(gr * gr, floor)
+        pc = p[col, cols] / np.maximum(gc * gc, floor)
         purity = (2.0 / WIN_LEN) * (pr + pc) / np.maximum(ew, 1.0)
         key = (r * 4 + (col - 4)).astype(np.int8)
-
         valid = (
             (pr >= _MIN_POWER)
             & (pc >= _MIN_POWER)
@@ -205,15 +296,12 @@ class DtmfDetector:
             & (phr <= _MAX_PHASE[r])
             & (phc <= _MAX_PHASE[col])
         )
-        slot = self._subblocks % RUN
-        self._run_key[slot] = np.where(valid, key, -1)
-        self._run_low[slot] = pr
-        self._run_high[slot] = pc
-        sub_index = self._subblocks
-        self._subblocks += 1
+        self._run_key[slot, idx] = np.where(valid, key, -1)
+        self._run_low[slot, idx] = pr
+        self._run_high[slot, idx] = pc
 
         # key held: keep it while windows show it (lenient), release after RELEASE misses
-        down = self._down
+        down = self._down[idx]
         held = down >= 0
         holding = (
             (key == down)
@@ -221,42 +309,41 @@ class DtmfDetector:
             & (pr >= _MIN_POWER * HOLD_LEVEL_FACTOR)
             & (pc >= _MIN_POWER * HOLD_LEVEL_FACTOR)
         )
-        self._misses = np.where(held & ~holding, self._misses + 1, 0).astype(np.int8)
-        released = held & (self._misses >= RELEASE)
-        if released.any():
-            down[released] = -1
-            self._misses[released] = 0
+        misses = np.where(held & ~holding, self._misses[idx] + 1, 0).astype(np.int8)
+        released = held & (misses >= RELEASE)
+        down[released] = -1
+        misses[released] = 0
+        self._misses[idx] = misses
+        self._down[idx] = down
 
         # new key press: RUN valid windows, same key, steady power
-        newest = self._run_key[slot]
-        cand = (down < 0) & (newest >= 0)
-        if not cand.any():
+        newest = np.where(valid, key, -1)
+        cand = np.flatnonzero((down < 0) & (newest >= 0))
+        if cand.size == 0:
             return []
-        idx = np.nonzero(cand)[0]
-        keys = self._run_key[:, idx]
-        same = np.all(keys == newest[idx], axis=0)
-        lo = self._run_low[:, idx]
-        hi = self._run_high[:, idx]
+        ch = idx[cand]
+        keys = self._run_key[:, ch]
+        same = np.all(keys == newest[cand], axis=0)
+        lo = self._run_low[:, ch]
+        hi = self._run_high[:, ch]
         steady = (lo.min(axis=0) >= RUN_SPREAD * lo.max(axis=0)) & (
             hi.min(axis=0) >= RUN_SPREAD * hi.max(axis=0)
         )
         ok = same & steady
         if not ok.any():
             return []
-        idx = idx[ok]
+        ch = ch[ok]
+        lo = lo[:, ok]
+        hi = hi[:, ok]
+        k = newest[cand[ok]]
         first = (slot + 1) % RUN  # oldest window of the run
-        cover = np.sqrt(
-            np.minimum(
-                1.0,
-                0.5 * (lo[first, ok] / lo[:, ok].max(axis=0) + hi[first, ok] / hi[:, ok].max(axis=0)),
-            )
-        )
+        cover = np.sqrt(np.minimum(1.0, 0.5 * (lo[first] / lo.max(axis=0) + hi[first] / hi.max(axis=0))))
         window_start = (sub_index - (RUN - 1) - (WIN - 1)) * SUB
         onset = window_start + np.round((1.0 - cover) * WIN_LEN).astype(np.int64)
-        down[idx] = newest[idx]
-        self._misses[idx] = 0
-        onset = np.maximum(onset - self._origin[idx], 0)
+        self._down[ch] = k
+        self._misses[ch] = 0
+        onset = np.maximum(onset - self._origin[ch], 0)
         return [
-            Event(channel=int(ch), kind="dtmf", value=str(_KEYS[k]), sample=int(at))
-            for ch, k, at in zip(idx, newest[idx], onset, strict=True)
+            Event(channel=c, kind="dtmf", value=DTMF_KEYS[kk], sample=at)
+            for c, kk, at in zip(ch.tolist(), k.tolist(), onset.tolist(), strict=True)
         ]
