@@ -117,7 +117,10 @@ class CallManager:
         data_dir: str | Path | None = None,
         recorder: RecordingWriter | None = None,
         prompts: Any = None,
+        engine_events: str = "listener",
     ) -> None:
+        """engine_events: "listener" when the engine is stepped on this thread (VirtualClock), "queue" when
+        it runs on its own thread: then the control loop calls `pump()` (firmware.calls.runtime)."""
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -140,7 +143,8 @@ class CallManager:
         self._tones = {
             name: engine.add_buffer(f"tone/{name}", tone(name)) for name in ("busy", "ringback", "congestion")
         }
-        engine.listeners.append(self._engine_events)
+        if engine_events == "listener":
+            engine.listeners.append(self._engine_events)
 
     # ------------------------------------------------------------------ helpers
     def wall(self) -> float:
@@ -285,6 +289,18 @@ class CallManager:
         call = self.call_of(ep)
         if call is not None and ep is call.a and call.ivr is not None:
             call.ivr.digit(digit)
+
+    def pump(self) -> int:
+        """Drain the engine's event queue (real-time mode) and dispatch; returns how many."""
+        batch: list[MediaEvent] = []
+        while True:
+            try:
+                batch.append(self.engine.events.get_nowait())
+            except Exception:  # noqa: BLE001 - queue.Empty
+                break
+        if batch:
+            self._engine_events(batch)
+        return len(batch)
 
     def _engine_events(self, events: list[MediaEvent]) -> None:
         for ev in events:

@@ -53,6 +53,7 @@ def open_box(
     threaded_recorder: bool = True,
     prompt_dirs: list[str | Path] | None = None,
     build_prompts: bool = True,
+    engine_events: str = "listener",
 ) -> CallManager:
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ def open_box(
         prompt_dirs = [data / "prompts" / "custom", generated]
     prompts = PromptLibrary(prompt_dirs)
     prompts.engine = engine
-    mgr = CallManager(engine, store, clock, plan, epoch_offset, data, recorder, prompts)
+    mgr = CallManager(engine, store, clock, plan, epoch_offset, data, recorder, prompts, engine_events)
     recorder.on_alarm = mgr.alarm
     mgr.flows = dict(flows)
     return mgr

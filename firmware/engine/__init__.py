@@ -82,14 +82,16 @@ class TickStats:
     def __init__(self, period: float, keep: int = 120_000) -> None:
         self.period = period
         self.work = np.zeros(keep, dtype=np.float64)
+        self.cpu = np.zeros(keep, dtype=np.float64)  # thread CPU time of each tick (excludes preemption)
         self.keep = keep
         self.ticks = 0
         self.overruns = 0  # work took longer than one tick period
         self.late = 0  # a tick started more than half a period after its deadline
         self.max_lateness = 0.0
 
-    def record(self, work: float, lateness: float) -> None:
+    def record(self, work: float, lateness: float, cpu: float | None = None) -> None:
         self.work[self.ticks % self.keep] = work
+        self.cpu[self.ticks % self.keep] = work if cpu is None else cpu
         self.ticks += 1
         if work > self.period:
             self.overruns += 1
@@ -103,7 +105,12 @@ class TickStats:
             return {"ticks": 0, "overruns": 0, "late": 0, "median_ms": 0.0, "p99_ms": 0.0, "p999_ms": 0.0}
         w = self.work[:n] * 1e3
         median, p99, p999 = np.percentile(w, [50, 99, 99.9])
+        c = self.cpu[:n] * 1e3
+        cpu_median, cpu_p99, cpu_p999 = np.percentile(c, [50, 99, 99.9])
         return {
+            "cpu_median_ms": float(cpu_median),
+            "cpu_p99_ms": float(cpu_p99),
+            "cpu_p999_ms": float(cpu_p999),
             "ticks": self.ticks,
             "overruns": self.overruns,
             "late": self.late,
@@ -445,10 +452,14 @@ class MediaEngine:
         return True
 
     def _emit(self, events: list[MediaEvent]) -> None:
-        for ev in events:
-            self.events.put(ev)
-        for listener in self.listeners:
-            listener(events)
+        """Listeners (same thread as the tick: virtual time) get events directly; otherwise they are
+        queued on `events` for the control plane's thread to drain (real time)."""
+        if self.listeners:
+            for listener in self.listeners:
+                listener(events)
+        else:
+            for ev in events:
+                self.events.put(ev)
 
     def tick(self, now: float | None = None) -> list[MediaEvent]:
         """Run one tick; returns (and publishes) the events it produced."""
@@ -558,9 +569,9 @@ class MediaEngine:
             while not self._stop.is_set():
                 clk.sleep_until(deadline)
                 lateness = clk.now() - deadline
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 self.tick(deadline)
-                self.stats.record(time.perf_counter() - t0, lateness)
+                self.stats.record(time.perf_counter() - t0, lateness, time.thread_time() - c0)
                 deadline += self.period
                 if clk.now() - deadline > 5 * self.period:
                     deadline = clk.now()  # fell far behind (host stalled): resynchronise, counted as late
