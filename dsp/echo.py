@@ -59,7 +59,7 @@ _TD_MIN_MS = _ms_dbm0(-33.0)  # detection level floor
 _TD_HOLD_SUBS = 30  # tone must hold 150 ms (in sub-blocks) before a reversal counts
 _TD_RELEASE_MS = _ms_dbm0(-36.0)
 _TD_RELEASE_SAMPLES = 2000  # 250 ms below -36 dBm0 on both paths re-enables the canceller
-_RELEARN_BLOCKS = 15  # in 20 ms blocks: 0.3 s of unexplained residual means the echo path changed
+_RELEARN_BLOCKS = 8  # in 20 ms blocks: 0.16 s of unexplained residual means the echo path changed
 
 
 class EchoCanceller:
@@ -287,9 +287,11 @@ class EchoCanceller:
         worse = excess & (ratio > 0.5)
         clean = ~excess & ~geigel & loud
         self._relearn = np.where(
-            worse & ~geigel,
-            self._relearn + 1,
-            np.where(clean, np.maximum(self._relearn - 2, 0), self._relearn),
+            geigel,
+            0,
+            np.where(
+                worse, self._relearn + 1, np.where(clean, np.maximum(self._relearn - 2, 0), self._relearn)
+            ),
         ).astype(np.int32)
         lost = self._relearn >= _RELEARN_BLOCKS * 160 // b
         self._erle = np.where(lost, 1.0, self._erle).astype(np.float32)
