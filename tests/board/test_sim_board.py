@@ -91,3 +91,27 @@ def test_real_time_on_the_line_clock_and_on_the_oscillator(rundir):
         assert board.steps >= 30  # paced by the far end's frames (loose: a loaded host is slow)
         assert board.e1.span(1).status().in_sync
         end.close()
+
+
+def test_far_ends_as_a_separate_program(rundir):
+    import subprocess
+    import sys
+
+    with SimBoard(load_board("sim-2e1-4fxo"), rundir) as board:
+        runner = threading.Thread(target=lambda: board.run_realtime(timing_span=1), daemon=True)
+        runner.start()
+        try:
+            out = subprocess.run(
+                [sys.executable, "-m", "tools.linesim", rundir, "--seconds", "1.5"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            board.stop()
+            runner.join(5)
+        assert out.returncode == 0, out.stderr
+        assert "far ends on 2 E1 spans and 4 CO lines" in out.stdout
+        c = board.e1.span(1).counters()
+        assert c.rx_frames >= 8000 and c.fas_errors == 0  # a second and a half of clean frames
+        assert board.line_counters("fxo", 4).connects == 1

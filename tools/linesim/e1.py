@@ -138,6 +138,10 @@ class ExchangeE1End:
         sock.setblocking(False)
         self.sock = sock
 
+    @property
+    def connected(self) -> bool:
+        return self.sock is not None
+
     def close(self) -> None:
         """Pull the cable."""
         if self.sock is not None:
