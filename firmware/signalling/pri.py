@@ -442,7 +442,7 @@ class PriSpan:
         self._transmit(data, now)
         if call.state is S.NULL:
             self._drop(call, call.cause, "sent " + mt.name)
-        elif call.state is not old or mt in (MT.RELEASE,):
+        elif call.state is not old or mt in (MT.RELEASE, MT.INFORMATION):
             self._arm(call, now)
         self._pump(now)
 
@@ -512,9 +512,16 @@ class PriSpan:
                 return
             call.cause = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
             self._send(call, MT.RELEASE_COMPLETE, [cause], now)
-        elif name in ("T310", "T313"):
+        elif name in ("T310", "T313", "T304"):
             call.cause = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
             self._send(call, MT.DISCONNECT, [cause], now)
+        elif name == "T302":
+            # No more digits and call control did not say the number is complete: incomplete number.
+            call.cause = int(Cause.INVALID_NUMBER_FORMAT)
+            self._send(call, MT.DISCONNECT, [CauseIE(call.cause, self._location())], now)
+        elif name == "TRESP":
+            call.cause = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
+            self._send(call, MT.RELEASE_COMPLETE, [cause], now)
         elif name == "T305":
             self._send(call, MT.RELEASE, [CauseIE(call.cause, self._location())], now)
         elif name == "T308":
@@ -667,6 +674,7 @@ class PriSpan:
         call = self._new_call(ours=False, cr=cr)
         call.machine.apply(self.role.other, MT.SETUP)
         self._take(call, ch)
+        self._arm(call, now)
         call.confirmed = False  # our first answer always names the channel
         if cause is not None:
             self._status(cr, False, call.state, cause, now)
@@ -770,7 +778,7 @@ class PriSpan:
         if call.state is S.NULL:
             self._drop(call, call.cause, "received " + msg.name)
             return
-        if call.state is not old:
+        if call.state is not old or mt == MT.INFORMATION:
             self._arm(call, now)
         self._after_receive(call, msg, old, now)
 

@@ -159,16 +159,25 @@ def test_outgoing_no_response_t303(bench: Bench) -> None:
 
 def test_incoming_no_response_peer_t303(bench: Bench) -> None:
     """We never answer libpri's SETUP: libpri sends it again after T303 (its own timer, on our virtual
-    clock; we ignore the repeat), then gives up silently (cause 18 to its application). Our late answer
-    draws RELEASE COMPLETE 81 and our channel is free again."""
+    clock; we ignore the repeat), then gives up without a word (cause 18 to its application). Our own
+    guard (TRESP, 10 s) releases the call reference and the channel; the RELEASE COMPLETE is harmless."""
     call, inc = incoming(bench, 11)
-    bench.advance(20.0)
+    bench.advance(9.0)
     assert [(e.kind, e.cause) for e in bench.peer_take("HANGUP")] == [("HANGUP", 18)]
-    assert bench.take(ev.IncomingCall) == [] and bench.ours.owner[11] is not None
+    assert bench.take(ev.Released) == [] and bench.ours.owner[11] is not None
+    bench.advance(2.0)
+    assert bench.take(ev.Released) == [ev.Released(inc.call_id, 102)]
+    assert bench.ours.owner[11] is None and not bench.ours.calls
+
+
+def test_late_answer_after_peer_gave_up(bench: Bench) -> None:
+    """Call control answers after libpri gave up: libpri answers RELEASE COMPLETE 81, we free the call."""
+    call, inc = incoming(bench, 12)
+    bench.advance(9.0)
     bench.ours.alert(inc.call_id, bench.now)
     bench.pump()
     assert bench.take(ev.Released) == [ev.Released(inc.call_id, 81)]
-    assert bench.ours.owner[11] is None
+    assert bench.ours.owner[12] is None
 
 
 def test_overlap_dialling_outgoing(request) -> None:

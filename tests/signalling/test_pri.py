@@ -541,3 +541,48 @@ def test_refused_command_keeps_first_answer_channel(pair: Pair) -> None:
     sent = [decode_message(f[4:]) for dst, f in pair.wire[mark:] if dst is pair.net and f[2] & 1 == 0]
     assert [m.type for m in sent] == [MT.ALERTING] and sent[0].get(ChannelId) == ChannelId(9)
     assert pair.user.by_id[inc.call_id].confirmed and pair.net.owner[9] is not None
+
+
+def test_t302_overlap_receiving_incomplete_number_28(pair: Pair) -> None:
+    cid = pair.user.place_call("1", pair.now, sending_complete=False)
+    pair.pump()
+    (inc,) = pair.take(pair.net, ev.IncomingCall)
+    pair.net.setup_ack(inc.call_id, pair.now)
+    pair.pump()
+    pair.advance(10.0)
+    pair.user.send_digits(cid, "2", pair.now)  # each INFORMATION restarts T302 (and T304)
+    pair.pump()
+    pair.advance(10.0)
+    assert inc.call_id in pair.net.by_id
+    pair.advance(6.0)  # 15 s after the last digit: the number is incomplete
+    assert ev.Released(inc.call_id, 28) in pair.take(pair.net)
+    assert ev.Disconnected(cid, 28, False) in pair.take(pair.user)
+    pair.check()
+
+
+def test_t304_overlap_sending_gives_up(pair: Pair) -> None:
+    pair.user.timers["T302"] = 1e6  # a patient network, to see the user's own T304
+    pair.net.timers["T302"] = 1e6
+    cid = pair.user.place_call("1", pair.now, sending_complete=False)
+    pair.pump()
+    (inc,) = pair.take(pair.net, ev.IncomingCall)
+    pair.net.setup_ack(inc.call_id, pair.now)
+    pair.pump()
+    pair.advance(20.5)
+    assert ev.Released(cid, 102) in pair.take(pair.user)
+    assert ev.Disconnected(inc.call_id, 102, False) in pair.take(pair.net)
+
+
+@pytest.mark.parametrize("callee_side", ["user", "net"])
+def test_unanswered_incoming_setup_released_by_guard(pair: Pair, callee_side: str) -> None:
+    caller, callee = (pair.net, pair.user) if callee_side == "user" else (pair.user, pair.net)
+    caller.timers["T303"] = 1e6  # the caller waits for ever; our guard must not
+    caller.place_call("1", pair.now)
+    pair.pump()
+    (inc,) = pair.take(callee, ev.IncomingCall)
+    pair.advance(9.9)
+    assert inc.call_id in callee.by_id
+    pair.advance(0.2)
+    assert pair.take(callee) == [ev.Released(inc.call_id, 102)]
+    assert callee.owner[inc.channel] is None
+    pair.check()

@@ -198,10 +198,20 @@ TIMER_ON_ENTRY: dict[tuple[Party, CallState], str] = {
     (N, S.DISCONNECT_INDICATION): "T305",
     (U, S.RELEASE_REQUEST): "T308",
     (N, S.RELEASE_REQUEST): "T308",
+    # Overlap: the side sending digits runs T304, the side receiving them T302 (both restart per INFORMATION).
+    (U, S.OVERLAP_SENDING): "T304",
+    (N, S.OVERLAP_SENDING): "T302",
+    (U, S.OVERLAP_RECEIVING): "T302",
+    (N, S.OVERLAP_RECEIVING): "T304",
+    # Not a Q.931 timer: how long call control may leave an incoming SETUP without any answer. By then the
+    # caller's T303 has run out twice and it has given up (libpri does so without a word), so the call
+    # reference and its channel are released rather than held for ever.
+    (U, S.CALL_PRESENT): "TRESP",
+    (N, S.CALL_INITIATED): "TRESP",
 }
 
-# Seconds. libpri 1.6's EuroISDN E1 defaults (pri_get_timer) where libpri runs the timer; libpri leaves T310
-# and T316 off (-1), so those take the Q.931 values (T310 30 s, the low end of 30-120 s; T316 120 s).
+# Seconds. libpri 1.6's EuroISDN E1 defaults (pri_get_timer) where libpri runs the timer; libpri leaves T310,
+# T316, T302 and T304 off (-1), so those take the Q.931/ETSI values.
 TIMER_DEFAULTS: dict[str, float] = {
     "T303": 4.0,
     "T305": 30.0,
@@ -210,6 +220,9 @@ TIMER_DEFAULTS: dict[str, float] = {
     "T310": 30.0,
     "T313": 4.0,
     "T316": 120.0,
+    "T302": 15.0,  # libpri: off; Q.931 10-15 s
+    "T304": 20.0,  # libpri: off; ETSI 20 s
+    "TRESP": 10.0,  # ours, > 2 x T303
 }
 
 
