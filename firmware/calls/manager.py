@@ -173,6 +173,21 @@ class CallManager:
             del self._by_channel[ep.channel]
         self.engine.release(ep.channel)
 
+    def move_channel(self, ep: Endpoint, channel: int) -> None:
+        """A line moved a leg to another channel (PRI glare): follow it in the engine and the maps."""
+        call = self.call_of(ep)
+        if call is not None:
+            cur = self._by_channel.get(ep.channel)
+            if cur is not None and cur[1] is ep:
+                del self._by_channel[ep.channel]
+            self.engine.release(ep.channel)
+            ep.channel = channel
+            self._by_channel[channel] = (call, ep)
+            if call.b is ep:
+                self.engine.bridge(call.a.channel, channel)
+        else:
+            ep.channel = channel
+
     def call_of(self, ep: Endpoint) -> Call | None:
         return self._by_leg.get(id(ep))
 
