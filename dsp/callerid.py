@@ -74,6 +74,12 @@ def _checksum(body: bytes) -> int:
     return (-sum(body)) & 0xFF
 
 
+def _param(ptype: int, value: bytes) -> bytes:
+    if len(value) > 255:
+        raise ValueError(f"caller ID parameter 0x{ptype:02x} of {len(value)} bytes is longer than 255")
+    return bytes([ptype, len(value)]) + value
+
+
 def _frame(kind: int, body: bytes) -> bytes:
     if len(body) > 255:
         raise ValueError(f"caller ID message body of {len(body)} bytes is longer than 255")
@@ -81,7 +87,7 @@ def _frame(kind: int, body: bytes) -> bytes:
     return head + bytes([_checksum(head)])
 
 
-def _ascii(field: str, what: str) -> bytes:
+def _text(field: str, what: str) -> bytes:
     try:
         data = field.encode("latin-1")
     except UnicodeEncodeError as exc:
@@ -91,8 +97,14 @@ def _ascii(field: str, what: str) -> bytes:
     return data
 
 
+def _number(number: str) -> bytes:
+    if any(ch not in _NUMBER_CHARS for ch in number):
+        raise ValueError(f"caller ID number {number!r} may hold only digits, '*', '#' and '+'")
+    return number.encode("ascii")
+
+
 def _check_when(when: str) -> bytes:
-    if len(when) != 8 or not when.isdigit():
+    if not _valid_when(when):
         raise ValueError(f"caller ID date/time must be 8 digits MMDDHHMM, not {when!r}")
     return when.encode("ascii")
 
@@ -110,7 +122,7 @@ def build_sdmf(cid: CallerId) -> bytes:
     if cid.absence is not None:
         number = _check_absence(cid.absence).encode("ascii")
     elif cid.number:
-        number = _ascii(cid.number, "number")
+        number = _number(cid.number)
     else:
         raise ValueError("an SDMF caller ID message needs a number or a reason for its absence")
     return _frame(SDMF, _check_when(cid.when) + number)
@@ -122,16 +134,16 @@ def build_mdmf(cid: CallerId) -> bytes:
     if cid.when is not None:
         body += bytes([P_DATETIME, 8]) + _check_when(cid.when)
     if cid.number:
-        num = _ascii(cid.number, "number")
-        body += bytes([P_NUMBER, len(num)]) + num
+        num = _number(cid.number)
+        body += _param(P_NUMBER, num)
     if cid.absence is not None:
         code = _check_absence(cid.absence).encode("ascii")
         body += bytes([P_ABSENCE, 1]) + code
         if cid.name is None:
             body += bytes([P_NAME_ABSENCE, 1]) + code
     if cid.name:
-        name = _ascii(cid.name, "name")
-        body += bytes([P_NAME, len(name)]) + name
+        name = _text(cid.name, "name")
+        body += _param(P_NAME, name)
     if not body:
         raise ValueError("an empty caller ID: give a number, name, date/time or reason for absence")
     return _frame(MDMF, body)
@@ -166,7 +178,9 @@ def parse_message(data: bytes) -> CallerId | None:
             elif ptype == P_NUMBER:
                 number = text
             elif ptype == P_ABSENCE:
-                absence = _ABSENCE_NAME.get(text, absence)
+                if text not in _ABSENCE_NAME:
+                    return None
+                absence = _ABSENCE_NAME[text]
             elif ptype == P_NAME:
                 name = text
             i += 2 + plen  # other parameters (name absence, call type, ...) are skipped
@@ -174,7 +188,24 @@ def parse_message(data: bytes) -> CallerId | None:
         return None
     if number is None and name is None and when is None and absence is None:
         return None
+    # Plausibility on top of the checksum: an 8-bit sum lets 1 in 256 corrupted frames through.
+    if when is not None and not _valid_when(when):
+        return None
+    if number is not None and (not number or any(ch not in _NUMBER_CHARS for ch in number)):
+        return None
+    if name is not None and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        return None
     return CallerId(number=number, name=name, when=when, absence=absence)
+
+
+_NUMBER_CHARS = frozenset("0123456789*#+")
+
+
+def _valid_when(when: str) -> bool:
+    if len(when) != 8 or not when.isdigit():
+        return False
+    month, day, hour, minute = int(when[:2]), int(when[2:4]), int(when[4:6]), int(when[6:])
+    return 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59
 
 
 def dtmf_clip_string(cid: CallerId, terminator: str = "C") -> str:
@@ -314,6 +345,7 @@ class CallerIdSender:
         trailer_bits: int = 8,
         dtmf_on_ms: float = 70.0,
         dtmf_off_ms: float = 70.0,
+        baud: float = BAUD,
     ) -> None:
         _check_standard(standard)
         if not -60.0 <= level_dbm0 <= 3.0:
@@ -332,6 +364,9 @@ class CallerIdSender:
         self.trailer_bits = trailer_bits
         self.dtmf_on_ms = dtmf_on_ms
         self.dtmf_off_ms = dtmf_off_ms
+        if not BAUD * 0.95 <= baud <= BAUD * 1.05:
+            raise ValueError(f"caller ID baud rate {baud} too far from {BAUD}")
+        self.baud = float(baud)
 
     def frame(self, cid: CallerId, fmt: str = "mdmf") -> bytes:
         """The data message with its checksum ("sdmf" or "mdmf")."""
@@ -362,8 +397,8 @@ class CallerIdSender:
         """Phase-continuous FSK of bits(data) at the sender's level."""
         mark, space = _FSK_TONES[self.standard]
         bits = self.bits(data)
-        n = int(np.ceil(len(bits) * SAMPLE_RATE / BAUD))
-        which = bits[np.minimum((np.arange(n) * BAUD) // SAMPLE_RATE, len(bits) - 1)]
+        n = int(np.ceil(len(bits) * SAMPLE_RATE / self.baud))
+        which = bits[np.minimum((np.arange(n) * self.baud // SAMPLE_RATE).astype(np.int64), len(bits) - 1)]
         freq = np.where(which == 1, mark, space)
         phase = 2.0 * np.pi * np.cumsum(freq) / SAMPLE_RATE
         amp = float(dbm0_to_amplitude(self.level_dbm0))
