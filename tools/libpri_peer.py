@@ -7,10 +7,13 @@ the same loop as our `PriSpan`. libpri's timers are absolute `gettimeofday` time
 due ones; `fire_next_timer()` runs the next one at once, so a test never waits for libpri's clock.
 
 The cffi extension (API mode, against /usr/include/libpri.h) is compiled once into build/libpri_peer/.
+It is loaded with RTLD_DEEPBIND (see C_SOURCE), which AddressSanitizer refuses: do not import this module
+in a process running under ASan's LD_PRELOAD.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import sys
@@ -169,17 +172,19 @@ def load() -> tuple[Any, Any]:
         if _lib is not None:
             return _ffi, _lib
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        built = sorted(BUILD_DIR.glob(MODULE + "*.so"))
-        stamp = BUILD_DIR / "cdef.txt"
-        if not built or not stamp.exists() or stamp.read_text() != CDEF:
-            import cffi
-
-            builder = cffi.FFI()
-            builder.cdef(CDEF)
-            builder.set_source(MODULE, C_SOURCE, libraries=["pri"])
-            builder.compile(tmpdir=str(BUILD_DIR), verbose=False)
-            stamp.write_text(CDEF)
+        with open(BUILD_DIR / ".lock", "w") as lockfile:  # one builder at a time across processes
+            fcntl.flock(lockfile, fcntl.LOCK_EX)
             built = sorted(BUILD_DIR.glob(MODULE + "*.so"))
+            stamp = BUILD_DIR / "source.txt"
+            if not built or not stamp.exists() or stamp.read_text() != CDEF + C_SOURCE:
+                import cffi
+
+                builder = cffi.FFI()
+                builder.cdef(CDEF)
+                builder.set_source(MODULE, C_SOURCE, libraries=["pri"])
+                builder.compile(tmpdir=str(BUILD_DIR), verbose=False)
+                stamp.write_text(CDEF + C_SOURCE)
+                built = sorted(BUILD_DIR.glob(MODULE + "*.so"))
         spec = importlib.util.spec_from_file_location(MODULE, built[-1])
         assert spec is not None and spec.loader is not None
         flags = sys.getdlopenflags()

@@ -283,6 +283,15 @@ class PriSpan:
             ies.append(ProgressIndicator(8, self._location()))
         self._send(call, MT.ALERTING, ies, now)
 
+    def progress(self, call_id: int, now: float, description: int = 8) -> None:
+        """PROGRESS (default 8: in-band information, e.g. an announcement before answer or after failure)."""
+        if not 1 <= description <= 127:
+            raise ValueError(f"progress description {description} out of range")
+        call = self._call(call_id)
+        ies = self._first_response_ies(call)
+        ies.append(ProgressIndicator(description, self._location()))
+        self._send(call, MT.PROGRESS, ies, now)
+
     def answer(self, call_id: int, now: float, connected: str | None = None) -> None:
         if connected is not None:
             _check_number("connected", connected)

@@ -586,3 +586,15 @@ def test_unanswered_incoming_setup_released_by_guard(pair: Pair, callee_side: st
     assert pair.take(callee) == [ev.Released(inc.call_id, 102)]
     assert callee.owner[inc.channel] is None
     pair.check()
+
+
+def test_progress_inband_before_answer(pair: Pair) -> None:
+    cid = pair.user.place_call("1", pair.now)
+    pair.pump()
+    (inc,) = pair.take(pair.net, ev.IncomingCall)
+    pair.net.proceeding(inc.call_id, pair.now)
+    pair.net.progress(inc.call_id, pair.now)
+    pair.pump()
+    assert pair.take(pair.user) == [ev.CallProceeding(cid, inc.channel), ev.Progress(cid, 8)]
+    with pytest.raises(ValueError):
+        pair.net.progress(inc.call_id, pair.now, 200)
