@@ -99,6 +99,7 @@ class EchoCanceller:
         # far-end window [previous block | current block], zeros beyond the samples received so far
         self._xwin = np.zeros((c, 2 * b), np.float32)
         self._d = np.zeros((c, b), np.float32)  # near-end samples of the current block
+        self._ez = np.zeros((c, 2 * b), np.float32)  # [zeros | error] for the gradient's FFT
         # spectra of the far-end windows, a doubled ring so that [j:j+P] is in lag order without copying
         self._xring = np.zeros((c, 2 * p, f), np.complex64)
         self._head = 0  # ring index of the newest spectrum
@@ -324,12 +325,14 @@ class EchoCanceller:
         )
         any_upd = bool(upd.any())
         if any_upd:
-            ez = np.zeros((c, 2 * b), np.float32)
+            ez = self._ez
             ez[:, b:] = e
             ef = sfft.rfft(ez, axis=-1)
             reg = 1e-2 * self._pxs.mean(axis=1, keepdims=True) + 2.0 * b * p * _ms_dbm0(-60.0)
+            inv = ((mu * upd)[:, None] / (self._pxs + reg)).astype(np.float32)
             # conj(X) * G == conj(X * conj(G)): multiply by conj(G), conjugate the product in place
-            g = np.conj(((mu * upd)[:, None] / (self._pxs + reg)) * ef).astype(np.complex64)
+            g = np.conjugate(ef, out=ef)
+            g *= inv
         # gradient step and the next block's history term, W_p * X_{k+1-p} for p >= 1, in channel
         # chunks that stay in the L2 cache (both passes read the same W and X)
         yh = self._yhist
@@ -387,8 +390,14 @@ class EchoCanceller:
             z = (zr + 1j * zi) * rot
             en = np.einsum("csn,csn->cs", s, s)
             tone = (2.0 * (zr * zr + zi * zi) >= _TD_PURITY * _TD_SUB * en) & (en >= _TD_SUB * _TD_MIN_MS)
-            last, run, gap = self._td_last[k], self._td_run[k], self._td_gap[k]
-            drift, rev = self._td_drift[k], self._td_rev[k]
+            # the sequential part runs only on channels with a tone now or in progress (rarely any)
+            idx = np.flatnonzero(tone.any(axis=1) | (self._td_run[k] > 0))
+            if idx.size == 0:
+                continue
+            last, run, gap = self._td_last[k, idx], self._td_run[k, idx], self._td_gap[k, idx]
+            drift, rev = self._td_drift[k, idx], self._td_rev[k, idx]
+            tone, z = tone[idx], z[idx]
+            hit = np.zeros(idx.size, bool)
             for j in range(n_sub):
                 t = tone[:, j]
                 zj = z[:, j].astype(np.complex64)
@@ -399,13 +408,14 @@ class EchoCanceller:
                 steady = have & (np.abs(corr) <= 1.0)
                 drift = np.where(steady, 0.8 * drift + 0.2 * dph / (gap + 1), drift).astype(np.float32)
                 rev = rev | reversal
-                found |= reversal
+                hit |= reversal
                 run = np.where(t, run + 1, np.where(gap < 2, run, 0)).astype(np.int32)
                 gap = np.where(t, 0, gap + 1).astype(np.int32)
                 last = np.where(t, zj, last)
                 rev = rev & (run > 0)
-            self._td_last[k], self._td_run[k], self._td_gap[k] = last, run, gap
-            self._td_drift[k], self._td_rev[k] = drift, rev
+            self._td_last[k, idx], self._td_run[k, idx], self._td_gap[k, idx] = last, run, gap
+            self._td_drift[k, idx], self._td_rev[k, idx] = drift, rev
+            found[idx] |= hit
         self._td_bypass |= found
         quiet = (dms < _TD_RELEASE_MS) & (xms < _TD_RELEASE_MS)
         self._td_quiet = np.where(self._td_bypass & quiet, self._td_quiet + self.block, 0).astype(np.int32)
