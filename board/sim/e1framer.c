@@ -157,6 +157,7 @@ void e1f_reset(e1f_t *f)
 	}
 	f->rx_fas_next = 1;
 	f->last_raw = E1ST_LOF;
+	f->t400 = -1;
 }
 
 void e1f_configure(e1f_t *f, const struct e1f_config *cfg)
@@ -170,6 +171,9 @@ void e1f_configure(e1f_t *f, const struct e1f_config *cfg)
 		f->mf_hist = 0;
 		f->cas_aligned = 0;
 		f->rx_crc_prev_valid = 0;
+		f->interwork = 0;
+		f->t400 = -1;
+		f->mf_search = 0;
 	}
 }
 
@@ -570,12 +574,21 @@ static void crc_mf_frame(e1f_t *f, const uint8_t *fr, int fas)
 {
 	unsigned si = fr[0] >> 7;
 	if (!f->mf_aligned) {
+		/* G.706 4.2: no CRC-4 multiframe within 8 ms of frame alignment: the frame
+		 * alignment was spurious, search again (unless the far end has no CRC-4) */
+		if (!f->interwork && ++f->mf_search >= 64) {
+			lose_alignment(f);
+			return;
+		}
 		if (fas)
 			return;
 		f->mf_hist = (f->mf_hist << 1) | si;
 		/* two MF alignment signals 001011, 2 ms apart: this NFAS frame is frame 11 */
 		if ((f->mf_hist & 0x3F) == 0x0B && ((f->mf_hist >> 8) & 0x3F) == 0x0B) {
 			f->mf_aligned = 1;
+			f->mf_search = 0;
+			f->t400 = -1;
+			f->interwork = 0;
 			f->mf_pos = 12;
 			f->mf_bad = 0;
 			f->mf_err_this = 0;
@@ -591,6 +604,7 @@ static void crc_mf_frame(e1f_t *f, const uint8_t *fr, int fas)
 		/* FAS / NFAS parity no longer matches the multiframe: realign it */
 		f->mf_aligned = 0;
 		f->mf_hist = 0;
+		f->mf_search = 0;
 		return;
 	}
 	if (fas) {
@@ -634,6 +648,7 @@ static void crc_mf_frame(e1f_t *f, const uint8_t *fr, int fas)
 			if (f->mf_bad >= 2) {
 				f->mf_aligned = 0;
 				f->mf_hist = 0;
+				f->mf_search = 0;
 			}
 		}
 	}
@@ -715,6 +730,7 @@ static void rx_frame(e1f_t *f, const uint8_t *fr)
 		crc_mf_frame(f, fr, fas);
 	if (!f->aligned)
 		return;
+	f->fa_age++;
 	memcpy(f->last_fr, fr, 32);
 	f->have_fr = 1;
 	f->rx_aligned_frames++;
@@ -754,6 +770,10 @@ static int hunt(e1f_t *f)
 		f->aligned = 1;
 		f->rx_fas_next = 1;
 		f->bad_fas = 0;
+		f->fa_age = 0;
+		f->mf_search = 0;
+		if (f->t400 < 0)
+			f->t400 = 0;
 		f->mf_aligned = 0;
 		f->mf_hist = 0;
 		f->cas_aligned = 0;
@@ -809,7 +829,9 @@ static unsigned raw_status(const e1f_t *f)
 		s |= E1ST_LOS;
 	if (f->ais)
 		s |= E1ST_AIS;
-	if (!f->aligned)
+	/* with CRC-4 the frame alignment counts once the CRC-4 multiframe confirms it
+	 * (G.706 4.2), or alone when the far end has no CRC-4 (Annex B) */
+	if (!f->aligned || (f->cfg.crc4 && !f->mf_aligned && !f->interwork))
 		s |= E1ST_LOF;
 	if (f->cfg.crc4 && !(f->aligned && f->mf_aligned))
 		s |= E1ST_LMFA;
@@ -916,6 +938,8 @@ int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 		if (ones == 0) {
 			if (++f->zero_frames >= f->cfg.los_window && !f->los) {
 				f->los = 1;
+				f->interwork = 0;
+				f->t400 = -1;
 				lose_alignment(f);
 				f->rx_rd = f->rx_wr = 0;
 			}
@@ -942,6 +966,17 @@ int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 			rx_octets(f, in);
 			done += (int)(f->rx_aligned_frames - got);
 		}
+		/* G.706 Annex B: frame alignment found again and again for 400 ms without a
+		 * CRC-4 multiframe: the far end does not send CRC-4 */
+		if (f->cfg.crc4 && f->t400 >= 0 && !(f->aligned && f->mf_aligned)) {
+			if (f->t400 < 3200) {
+				f->t400++;
+			} else if (f->aligned && f->fa_age >= 32) {
+				/* a real frame alignment lasts; a spurious one dies in a few frames */
+				f->interwork = 1;
+				f->t400 = -1;
+			}
+		}
 		if (payload) {
 			if (f->aligned && f->have_fr)
 				memcpy(payload + 32 * i, f->last_fr, 32);
@@ -964,6 +999,8 @@ void e1f_idle(e1f_t *f, int n)
 		/* time up to the window still counts with the old status */
 		advance(f, win - before);
 		f->los = 1;
+		f->interwork = 0;
+		f->t400 = -1;
 		lose_alignment(f);
 		f->rx_rd = f->rx_wr = 0;
 		f->ais = 0;

@@ -75,6 +75,10 @@ struct e1f {
 	int rx_crc_prev_valid;
 	uint8_t rx_cbits;         /* C bits received in the current SMF */
 	int crc_blocks, crc_bad_blocks; /* G.706 4.3.2: 915 of 1000 errored -> reframe */
+	uint32_t fa_age;          /* aligned frames since frame alignment was found */
+	int mf_search;            /* aligned frames without CRC-4 MF alignment (8 ms rule) */
+	int32_t t400;             /* G.706 Annex B 400 ms timer, frames; -1 = stopped */
+	int interwork;            /* far end without CRC-4: frame alignment accepted alone */
 	/* CAS multiframe */
 	int cas_aligned;
 	unsigned cas_pos;

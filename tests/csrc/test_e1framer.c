@@ -190,8 +190,11 @@ static void test_cold_start_alignment(void)
 	link_run(a, b, 3);
 	CHECK(e1f_status_raw(b) & E1ST_LOF);        /* needs FAS, NFAS, FAS + an octet */
 	link_run(a, b, 2);
+	CHECK(b->aligned);                           /* frame alignment found ... */
+	CHECK(e1f_status_raw(b) & E1ST_LOF);        /* ... confirmed by the CRC-4 multiframe (G.706 4.2) */
+	link_run(a, b, 40);
 	CHECK(!(e1f_status_raw(b) & E1ST_LOF));
-	link_run(a, b, 64);
+	link_run(a, b, 24);
 	CHECK_EQ(e1f_status_raw(b) & (E1ST_LOF | E1ST_LMFA | E1ST_LOS | E1ST_AIS | E1ST_RAI), 0);
 	link_run(a, b, 8000);
 	struct e1f_counters c;
@@ -300,7 +303,7 @@ static void test_lof_and_recovery(void)
 	/* b reports RAI back to a automatically */
 	link_run(a, b, 4);
 	CHECK(e1f_status_raw(a) & E1ST_RAI);
-	link_run(a, b, 10);
+	link_run(a, b, 40);
 	CHECK(!(e1f_status_raw(b) & E1ST_LOF));
 	struct e1f_counters c;
 	e1f_counters(b, &c);
@@ -406,7 +409,7 @@ static void test_ais_rai_los(void)
 	e1f_idle(b, 2);
 	CHECK(e1f_status(b) & E1DB_LOS);
 	CHECK(e1f_status(b) & E1DB_RED);
-	link_run(a, b, 10);
+	link_run(a, b, 40);
 	CHECK(!(e1f_status_raw(b) & (E1ST_LOS | E1ST_LOF)));
 	link_run(a, b, 40000);
 	CHECK_EQ(e1f_status(b), 0);
@@ -548,6 +551,50 @@ static void test_prbs(void)
 	e1f_free(b);
 }
 
+/* G.706 4.2: random line data aligns on spurious FAS now and then, but never on a CRC-4
+ * multiframe: LOF stays raised and RED comes after 2.5 s */
+static void test_garbage_is_lof(void)
+{
+	e1f_t *b = e1f_new();
+	uint8_t fr[32];
+	int lof_frames = 0, spurious = 0, was_aligned = 0;
+	for (int i = 0; i < 24000; i++) {
+		for (int k = 0; k < 32; k++)
+			fr[k] = (uint8_t)rnd();
+		e1f_rx(b, fr, NULL, 1);
+		lof_frames += (e1f_status_raw(b) & E1ST_LOF) != 0;
+		spurious += b->aligned && !was_aligned;
+		was_aligned = b->aligned;
+	}
+	CHECK_EQ(lof_frames, 24000);
+	CHECK(spurious > 10);                /* it did find spurious FAS, and dropped them */
+	CHECK(e1f_status(b) & E1DB_RED);
+	e1f_free(b);
+}
+
+/* G.706 Annex B: a far end without CRC-4: after 400 ms the frame alignment is accepted
+ * alone (LOF clears, LMFA stays); a far end that turns CRC-4 on is found again */
+static void test_crc4_interworking(void)
+{
+	e1f_t *a = e1f_new(), *b = e1f_new();
+	struct e1f_config nocrc = { .crc4 = 0, .auto_rai = 1 };
+	e1f_configure(a, &nocrc);
+	link_run(a, b, 1600);
+	CHECK(e1f_status_raw(b) & E1ST_LOF);
+	link_run(a, b, 2000);
+	CHECK_EQ(e1f_status_raw(b) & (E1ST_LOF | E1ST_LMFA), E1ST_LMFA);
+	link_run(a, b, 8000);
+	CHECK_EQ(e1f_status(b) & E1DB_RED, 0);
+	CHECK(b->interwork);
+	struct e1f_config crc = { .crc4 = 1, .auto_rai = 1 };
+	e1f_configure(a, &crc);
+	link_run(a, b, 64);
+	CHECK_EQ(e1f_status_raw(b) & (E1ST_LOF | E1ST_LMFA), 0);
+	CHECK(!b->interwork);
+	e1f_free(a);
+	e1f_free(b);
+}
+
 static void test_fuzz(void)
 {
 	e1f_t *b = e1f_new();
@@ -586,6 +633,8 @@ int main(void)
 	RUN(test_hdlc);
 	RUN(test_cas);
 	RUN(test_prbs);
+	RUN(test_garbage_is_lof);
+	RUN(test_crc4_interworking);
 	RUN(test_fuzz);
 	return check_done();
 }
