@@ -19,9 +19,13 @@ the line is in use (off hook) and blinking while it rings; alarm lit while any a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from board.description import BoardDescription
+
+if TYPE_CHECKING:
+    from drivers.e1 import E1Card
+    from drivers.fxo import FxoCard
 
 BLINK_HZ = 1.0
 DEBOUNCE_S = 0.03
@@ -162,6 +166,24 @@ class PanelStatus:
     spans: list[str] = field(default_factory=list)  # one SPAN_* per span, in span order
     fxo: list[str] = field(default_factory=list)  # per port: "idle" | "ringing" | "offhook"
     alarm: bool = False
+
+
+def status_from_cards(e1card: E1Card | None, fxocard: FxoCard | None, running: bool = True) -> PanelStatus:
+    """What the panel shows for the cards as the drivers see them now (one status read per span/port)."""
+    from drivers import e1  # the drivers' extension is only needed by a panel that shows cards
+
+    spans = []
+    if e1card is not None:
+        for span in e1card.spans:
+            st = span.status()
+            los, lof, ais, rai = st.has(e1.LOS), st.has(e1.LOF), st.has(e1.AIS), st.has(e1.RAI)
+            spans.append(span_led_state(los, lof, ais, rai, bool(span.loops)))
+    ports = []
+    if fxocard is not None:
+        for port in fxocard.ports:
+            ps = port.status()
+            ports.append("offhook" if ps.offhook else "ringing" if ps.ringing else "idle")
+    return PanelStatus(running=running, spans=spans, fxo=ports, alarm=any(s != SPAN_SYNC for s in spans))
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,8 @@ from rich.text import Text
 
 from board.clock import Clock, RealClock
 from board.description import load_board
-from board.panel import GpiozeroPins, Panel, PanelStatus, span_led_state
+from board.panel import GpiozeroPins, Panel, PanelStatus, status_from_cards
 from board.sim.board import default_rundir
-from drivers import e1
 from tools.linesim.world import World
 
 
@@ -124,23 +123,7 @@ class Demo:
 
     # ---- status --------------------------------------------------------------------------------------
     def panel_status(self) -> PanelStatus:
-        board = self.world.board
-        spans = []
-        if board.e1 is not None:
-            for span in board.e1.spans:
-                st = span.status()
-                spans.append(
-                    span_led_state(
-                        st.has(e1.LOS), st.has(e1.LOF), st.has(e1.AIS), st.has(e1.RAI), bool(span.loops)
-                    )
-                )
-        fxo = []
-        if board.fxo is not None:
-            for port in board.fxo.ports:
-                ps = port.status()
-                fxo.append("offhook" if ps.offhook else "ringing" if ps.ringing else "idle")
-        alarm = any(s != "sync" for s in spans)
-        return PanelStatus(running=True, spans=spans, fxo=fxo, alarm=alarm)
+        return status_from_cards(self.world.board.e1, self.world.board.fxo)
 
     def render(self) -> Group:
         board = self.world.board

@@ -105,3 +105,49 @@ def test_fxo_audio_flood_is_bounded(make_world):
     w.run(0.06)  # 40 ms backlog drains within a few ticks: then silence
     got = alaw_decode(w.board.tdm.read(80)[w.board.tdm.channel(port=1)].copy())
     assert np.abs(got).max() < 50
+
+
+def test_seeded_garbage_storm_on_every_line(make_world):
+    """FoundationDB-style: one seed drives a storm of random messages, sizes and disconnects on all lines;
+    the board keeps stepping, and once the storm stops every line comes back."""
+    from board.sim.fxoline import LineState, encode_line
+
+    w = make_world(spans=2, ports=4)
+    rng = np.random.default_rng(20261123)
+    w.run(0.3)
+    for _ in range(200):
+        for end in [*w.e1, *w.co]:
+            if end.sock is None:
+                if rng.random() < 0.2:
+                    end.connect()
+                continue
+            r = rng.random()
+            try:
+                if r < 0.3:
+                    end.sock.send(rng.integers(0, 256, int(rng.integers(1, 5000)), np.uint8).tobytes())
+                elif r < 0.35:
+                    end.sock.send(bytes(int(rng.integers(1, 40))))
+                elif r < 0.4 and end in w.co:
+                    n = int(rng.integers(0, 400))
+                    state = LineState(
+                        dc_volts=float(rng.integers(-2000, 2000)) / 10,
+                        ringing=bool(rng.random() < 0.5),
+                        ring_vrms=float(rng.integers(0, 6000)) / 10,
+                        ring_hz=float(rng.integers(0, 900)) / 10,
+                    )
+                    end.sock.send(encode_line(state, rng.integers(-32768, 32767, n).astype(np.int16)))
+                elif r < 0.43:
+                    end.close()
+            except (BlockingIOError, OSError):
+                pass
+        w.tick()
+        w.board.e1.span(1).dchan_recv()
+        w.board.fxo.events()
+    for end in [*w.e1, *w.co]:
+        if end.sock is None:
+            end.connect()
+    w.run(2.0)
+    assert in_sync(w, 1) and in_sync(w, 2)
+    assert all(p.status().battery for p in w.board.fxo.ports)
+    assert sum(w.board.line_counters("fxo", p).bad_messages for p in range(1, 5)) > 0
+    assert counters(w).runt_octets > 0
