@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from board.sim.fxoline import (
     FxoProtocolError,
@@ -89,3 +91,29 @@ def test_battery_loss_and_false_ring_burst():
 def test_callerid_must_fit_between_rings():
     with pytest.raises(ValueError):
         CoLine().ring(0.0, callerid=np.zeros(8000 * 4, np.int16))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_raise_protocol_error(data):
+    for decode in (decode_line, decode_hook):
+        try:
+            decode(data)
+        except FxoProtocolError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dc=st.integers(-3276, 3276),
+    ringing=st.booleans(),
+    ring_v=st.integers(0, 6553),
+    ring_hz=st.integers(0, 6553),
+    audio=st.lists(st.integers(-32768, 32767), max_size=300),
+)
+def test_line_messages_round_trip(dc, ringing, ring_v, ring_hz, audio):
+    state = LineState(dc_volts=dc / 10, ringing=ringing, ring_vrms=ring_v / 10, ring_hz=ring_hz / 10)
+    got, a = decode_line(encode_line(state, np.array(audio, np.int16)))
+    assert got.dc_volts == dc / 10 and got.ringing == ringing
+    assert (got.ring_vrms, got.ring_hz) == ((ring_v / 10, ring_hz / 10) if ringing else (0.0, 0.0))
+    assert a.tolist() == audio
