@@ -26,6 +26,7 @@ class Bench:
         self.events: list = []
         self.peer_events: list = []
         self.cut = False  # the cable is pulled: frames in both directions are lost
+        self.lose = None  # callable(direction, frame) -> True to lose that frame ("ours>peer"/"peer>ours")
         self.auto_hangup = True
         self.frames = 0
 
@@ -50,12 +51,12 @@ class Bench:
             for f in self.ours.frames_to_send():
                 moved = True
                 self.frames += 1
-                if not self.cut:
+                if not self.cut and not (self.lose and self.lose("ours>peer", f)):
                     self.peer.receive(f, self.now)
             for f in self.peer.frames_to_send():
                 moved = True
                 self.frames += 1
-                if not self.cut:
+                if not self.cut and not (self.lose and self.lose("peer>ours", f)):
                     self.ours.receive_frame(f, self.now)
             self.events.extend(self.ours.events())
             for e in self.peer.take():
