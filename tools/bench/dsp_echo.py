@@ -156,10 +156,10 @@ def bench(seconds: float = 3.0) -> list[dict[str, Any]]:
     ]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="echo canceller channels per core, ours vs speexdsp")
     p.add_argument("--seconds", type=float, default=3.0, help="audio per measurement (default 3)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     for r in bench(a.seconds):
         print(r["name"])
         print(
