@@ -162,6 +162,8 @@ void e1f_reset(e1f_t *f)
 
 void e1f_configure(e1f_t *f, const struct e1f_config *cfg)
 {
+	if (!f || !cfg)
+		return;
 	int mode_change = cfg->cas != f->cfg.cas || cfg->crc4 != f->cfg.crc4;
 	f->cfg = *cfg;
 	if (!f->cfg.los_window)
@@ -257,6 +259,8 @@ static uint8_t htx_octet(e1f_t *f)
 
 int e1f_hdlc_send(e1f_t *f, const uint8_t *data, int len)
 {
+	if (!f || !data)
+		return -1;
 	struct e1f_hfifo *q = &f->htx;
 	if (len <= 0 || len > E1F_HDLC_MAX || q->count >= E1F_HDLC_SLOTS)
 		return -1;
@@ -360,6 +364,8 @@ int e1f_hdlc_rx_head_len(const e1f_t *f)
 
 int e1f_hdlc_recv(e1f_t *f, uint8_t *buf, int cap)
 {
+	if (!f || (!buf && cap > 0))
+		return -1;
 	struct e1f_hfifo *q = &f->hrx;
 	if (!q->count)
 		return 0;
@@ -550,6 +556,8 @@ static void tx_frame(e1f_t *f, const uint8_t *payload, uint8_t *out)
 
 void e1f_tx(e1f_t *f, const uint8_t *payload, uint8_t *out, int n)
 {
+	if (!f || !out)
+		return;
 	for (int i = 0; i < n; i++)
 		tx_frame(f, payload ? payload + 32 * i : NULL, out + 32 * i);
 }
@@ -927,6 +935,8 @@ static inline int popcount32(const uint8_t *p)
 
 int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 {
+	if (!f || !line)
+		return 0;
 	int done = 0;
 	for (int i = 0; i < n; i++) {
 		const uint8_t *in = line + 32 * i;
@@ -990,7 +1000,7 @@ int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 
 void e1f_idle(e1f_t *f, int n)
 {
-	if (n <= 0)
+	if (!f || n <= 0)
 		return;
 	uint32_t win = f->cfg.los_window;
 	uint32_t before = f->nosig;

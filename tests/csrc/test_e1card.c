@@ -392,6 +392,22 @@ static void test_slips(void)
 	bench_free(&b);
 }
 
+static void test_slips_line_timing(void)
+{
+	struct bench b;
+	bench_init(&b, 1, 0, 1);   /* line timing: TX follows the line, the DMA the card clock */
+	ticks(&b, 5);
+	for (int i = 0; i < 400; i++)
+		tick_n(&b, 80, 1);
+	struct e1_counters c = counters(&b, 0);
+	CHECK(c.rx_slips >= 2 && c.rx_slips <= 4);
+	CHECK(c.tx_slips >= 2 && c.tx_slips <= 4);
+	CHECK_EQ(c.tx_frames, c.rx_frames);   /* exactly one TX frame per RX frame */
+	CHECK_EQ(status(&b, 0).raw & (E1ST_LOS | E1ST_LOF), 0);
+	CHECK_EQ(e1f_status_raw(b.far[0]) & (E1ST_LOS | E1ST_LOF | E1ST_LMFA), 0);
+	bench_free(&b);
+}
+
 static void test_loopbacks_prbs(void)
 {
 	struct bench b;
@@ -502,6 +518,7 @@ int main(void)
 	RUN(test_alarms);
 	RUN(test_crc_ebits_through_driver);
 	RUN(test_slips);
+	RUN(test_slips_line_timing);
 	RUN(test_loopbacks_prbs);
 	RUN(test_garbage_line);
 	return check_done();
