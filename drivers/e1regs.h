@@ -105,7 +105,7 @@ enum {
 	/* E1R_STATRAW bits */
 	E1ST_LOS = 0x01,
 	E1ST_AIS = 0x02,
-	E1ST_LOF = 0x04,
+	E1ST_LOF = 0x04,         /* no frame alignment (with CRC-4: until the CRC-4 MF confirms it) */
 	E1ST_LMFA = 0x08,        /* CRC-4 multiframe not aligned (CRC-4 on) */
 	E1ST_RAI = 0x10,
 	E1ST_LCASMFA = 0x20,     /* CAS multiframe not aligned (CAS on) */
