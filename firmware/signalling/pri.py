@@ -531,6 +531,9 @@ class PriSpan:
         elif name == "TRESP":
             call.cause = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
             self._send(call, MT.RELEASE_COMPLETE, [cause], now)
+        elif name == "TDISC":
+            log.info("%s: call %d: no hangup after in-band DISCONNECT; releasing", self.name, call.call_id)
+            self._send(call, MT.RELEASE, [CauseIE(call.cause, self._location())], now)
         elif name == "T305":
             self._send(call, MT.RELEASE, [CauseIE(call.cause, self._location())], now)
         elif name == "T308":

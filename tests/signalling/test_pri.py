@@ -133,6 +133,27 @@ def test_inband_disconnect_waits_for_hangup(pair: Pair) -> None:
     assert pair.take(pair.user) == [ev.Released(cid, 17)]
 
 
+def test_inband_disconnect_released_by_guard_without_hangup(pair: Pair) -> None:
+    from firmware.signalling.q931.codec import ProgressIndicator
+
+    pair.net.timers["T305"] = 1e6  # a network that would wait for ever
+    cid = pair.user.place_call("123", pair.now)
+    pair.pump()
+    (inc,) = pair.take(pair.net, ev.IncomingCall)
+    pair.net.proceeding(inc.call_id, pair.now)
+    pair.pump()
+    pair.take(pair.user)
+    pair.net._send(
+        pair.net.by_id[inc.call_id], MT.DISCONNECT, [CauseIE(34, 2), ProgressIndicator(8, 2)], pair.now
+    )
+    pair.pump()
+    pair.advance(34.0)
+    assert pair.take(pair.user) == [ev.Disconnected(cid, 34, True)]
+    pair.advance(2.0)
+    assert pair.take(pair.user) == [ev.Released(cid, 34)]
+    pair.check()
+
+
 def test_overlap_both_directions(pair: Pair) -> None:
     for caller, callee in ((pair.user, pair.net), (pair.net, pair.user)):
         cid = caller.place_call("0", pair.now, sending_complete=False)

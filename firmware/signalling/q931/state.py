@@ -208,6 +208,10 @@ TIMER_ON_ENTRY: dict[tuple[Party, CallState], str] = {
     # reference and its channel are released rather than held for ever.
     (U, S.CALL_PRESENT): "TRESP",
     (N, S.CALL_INITIATED): "TRESP",
+    # Ours too: the far end cleared with in-band tones and call control has not released; after this long
+    # we release anyway (the far end's T305 would normally have done it).
+    (U, S.DISCONNECT_INDICATION): "TDISC",
+    (N, S.DISCONNECT_REQUEST): "TDISC",
 }
 
 # Seconds. libpri 1.6's EuroISDN E1 defaults (pri_get_timer) where libpri runs the timer; libpri leaves T310,
@@ -223,6 +227,7 @@ TIMER_DEFAULTS: dict[str, float] = {
     "T302": 15.0,  # libpri: off; Q.931 10-15 s
     "T304": 20.0,  # libpri: off; ETSI 20 s
     "TRESP": 10.0,  # ours, > 2 x T303
+    "TDISC": 35.0,  # ours, > T305
 }
 
 
