@@ -78,6 +78,8 @@ class FxoConfig:
     disconnect: frozenset[str] = field(default_factory=lambda: frozenset({"battery", "polarity", "tone"}))
     guard_s: float = 1.0
     max_call_s: float = 4 * 3600.0
+    rx_gain_db: float = 0.0  # hardware (DAA codec) gains, applied when the port is created
+    tx_gain_db: float = 0.0
 
     def __post_init__(self) -> None:
         if self.callerid not in ("bell202", "v23", "dtmf", "none"):
@@ -91,12 +93,21 @@ class FxoConfig:
             raise ValueError("Q.23: DTMF tone and pause must each last at least 40 ms")
         if self.answer_rings < 0:
             raise ValueError("answer_rings must be >= 0")
+        for what, db in (("rx_gain_db", self.rx_gain_db), ("tx_gain_db", self.tx_gain_db)):
+            if not -15.0 <= db <= 12.0:
+                raise ValueError(f"{what} {db} dB out of the DAA's range -15..+12 dB")
 
 
 # ---- commands to the driver / DSP ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hook:
     offhook: bool
+
+
+@dataclass(frozen=True)
+class SetGain:
+    rx_db: float
+    tx_db: float
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,7 @@ class FxoPort:
         self.answer_reversal_until: float | None = None  # the CO's reversal on our answer is not a clear
         self._commands: list[Any] = []
         self._events: list[Any] = []
+        self._commands.append(SetGain(self.config.rx_gain_db, self.config.tx_gain_db))
         if self.config.callerid != "none":
             self._commands.append(Detect("callerid", True))
 

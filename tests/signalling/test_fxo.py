@@ -270,6 +270,7 @@ def test_dial_refused_without_battery_or_when_busy() -> None:
         {"disconnect": frozenset({"magic"})},
         {"dtmf_on_ms": 30},
         {"answer_rings": -1},
+        {"rx_gain_db": 20.0},
     ],
 )
 def test_bad_config(bad: dict) -> None:

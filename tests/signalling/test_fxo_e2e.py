@@ -21,6 +21,7 @@ from firmware.signalling.fxo import (
     FxoPort,
     Hook,
     Ringing,
+    SetGain,
 )
 
 CID = CallerId(number="13800138000", name="ZHANG SAN", when="11230705")
@@ -48,6 +49,8 @@ class FxoE2E:
         for c in cmds:
             if isinstance(c, Hook):
                 self.drv.hook(c.offhook)
+            elif isinstance(c, SetGain):
+                self.drv.set_gain(c.rx_db, c.tx_db)
             elif isinstance(c, Detect) and c.what == "callerid":
                 self.listen_cid = c.on
 
@@ -82,9 +85,10 @@ def rundir():
 
 @pytest.mark.parametrize("clear", ["battery", "polarity"])
 def test_ring_callerid_answer_and_clear(rundir: str, clear: str) -> None:
-    t = FxoE2E(rundir, answer_rings=2)
+    t = FxoE2E(rundir, answer_rings=2, rx_gain_db=-3.0)
     try:
         t.run(0.5)
+        assert t.drv.gain() == (-3.0, 0.0)
         fsk = CallerIdSender("bell202").signal(CID)
         t.co.ring(t.now, callerid=fsk)
         t.run(7.0)
