@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python-loop", action="store_true", help="also time spandsp called from Python")
     ap.add_argument("--snr", action="store_true", help="print decode rate against SNR instead")
     ap.add_argument("--standard", default="bell202", choices=("bell202", "v23", "dtmf"))
-    ap.add_argument("--level", type=float, default=-30.0, help="signal level in dBm0 (--snr)")
+    ap.add_argument("--level", type=float, default=-20.0, help="signal level in dBm0 (--snr)")
     ap.add_argument("--trials", type=int, default=300, help="messages per SNR step (--snr)")
     ap.add_argument("--format", default="mdmf", choices=("mdmf", "sdmf"))
     args = ap.parse_args(argv)
