@@ -12,7 +12,11 @@
 #include "../../drivers/e1regs.h"
 #include "../../drivers/regio.h"
 
-/* A frame store that re-centres on under- and overflow (one controlled slip each). */
+/*
+ * Elastic store. It starts delivering once half full (so batches of up to half its depth
+ * in either order cause no slip); after that a controlled slip repeats one frame when it
+ * runs empty and deletes one frame when it overflows, like a framer's elastic buffer.
+ */
 struct estore {
 	uint8_t fr[SIM_E1_ES_DEPTH][32];
 	int rd, n;
@@ -72,10 +76,9 @@ static int es_push(struct estore *es, const uint8_t *fr)
 {
 	int slip = 0;
 	if (es->n == SIM_E1_ES_DEPTH) {
-		/* overflow: delete frames down to the centre */
-		int drop = SIM_E1_ES_DEPTH / 2;
-		es->rd = (es->rd + drop) % SIM_E1_ES_DEPTH;
-		es->n -= drop;
+		/* overflow: the oldest frame is deleted */
+		es->rd = (es->rd + 1) % SIM_E1_ES_DEPTH;
+		es->n--;
 		slip = 1;
 	}
 	memcpy(es->fr[(es->rd + es->n) % SIM_E1_ES_DEPTH], fr, 32);
@@ -88,20 +91,14 @@ static int es_push(struct estore *es, const uint8_t *fr)
 /* returns 1 if a slip happened; *out gets the frame to use */
 static int es_pop(struct estore *es, const uint8_t **out, int count_slip)
 {
-	if (!es->primed) {
-		*out = es->last;
+	*out = es->last;
+	if (!es->primed)
 		return 0;
-	}
-	if (es->n == 0) {
-		/* underflow: repeat the last frame until the store is centred again */
-		es->primed = 0;
-		*out = es->last;
-		return count_slip;
-	}
+	if (es->n == 0)
+		return count_slip;   /* underflow: the last frame is repeated */
 	memcpy(es->last, es->fr[es->rd], 32);
 	es->rd = (es->rd + 1) % SIM_E1_ES_DEPTH;
 	es->n--;
-	*out = es->last;
 	return 0;
 }
 

@@ -10,8 +10,9 @@
  * A span in line timing transmits exactly one line frame per line frame received
  * (inside sim_e1_line_rx). A span that receives no frame for its LOS window of
  * oscillator time raises LOS. Recommended order per tick: line_rx (what arrived),
- * tick(n), line_tx (what to send). The elastic store is centred at 128 frames, so the
- * order and batch sizes up to +-128 frames do not cause slips; a rate difference does.
+ * tick(n), line_tx (what to send). The elastic store starts half full (128 frames), so
+ * the order and batch sizes up to 128 frames do not cause slips; a rate difference does
+ * (one slip per frame repeated or deleted).
  * Buffers are caller-owned. Not thread-safe: one thread drives a card.
  */
 #ifndef CALLBOX_SIM_E1_H
@@ -24,7 +25,7 @@ struct e1f;
 typedef struct sim_e1 sim_e1_t;
 
 enum {
-	SIM_E1_ES_DEPTH = 256,   /* receive elastic store, frames; slips keep it centred */
+	SIM_E1_ES_DEPTH = 256,   /* elastic stores, frames; delivering from half full */
 	SIM_E1_TXQ = 2048,       /* frames the line output queue holds before dropping */
 };
 
