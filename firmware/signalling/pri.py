@@ -462,9 +462,12 @@ class PriSpan:
         call.timer = name
         call.timer_at = None if name is None else now + self.timers[name]
 
-    def _status(self, cr: int, from_originator: bool, state: int, cause: int, now: float) -> None:
+    def _status(
+        self, cr: int, from_originator: bool, state: int, cause: int, now: float, diag: bytes = b""
+    ) -> None:
         self.counters["status_sent"] += 1
-        msg = Message(MT.STATUS, cr, from_originator, [CauseIE(cause, self._location()), CallState(state)])
+        ies = [CauseIE(int(cause), self._location(), diag), CallState(state)]
+        msg = Message(MT.STATUS, cr, from_originator, ies)
         self._transmit(encode_message(msg), now)
 
     def _connected(self, call: Call, number: PartyNumber | None) -> None:
@@ -579,28 +582,29 @@ class PriSpan:
             self._receive_call_message(call, msg, now)
         except RemoteProtocolError as exc:
             log.info("%s: call %d: %s; STATUS cause 101", self.name, call.call_id, exc)
-            self._status(call.cr, call.ours, call.state, Cause.MESSAGE_NOT_COMPATIBLE_WITH_CALL_STATE, now)
+            bad = Cause.MESSAGE_NOT_COMPATIBLE_WITH_CALL_STATE
+            self._status(call.cr, call.ours, call.state, bad, now, bytes((msg.type & 0x7F,)))
 
-    def _ie_problems(self, msg: Message, mandatory: tuple[type, ...]) -> tuple[int | None, bool]:
-        """§5.8.6/5.8.7: (cause for a STATUS/refusal or None, whether a mandatory IE is unusable)."""
-        fatal = False
-        cause = None
+    def _ie_problems(self, msg: Message, mandatory: tuple[type, ...]) -> tuple[int | None, bool, bytes]:
+        """§5.8.6/5.8.7: (cause for a STATUS/refusal or None, whether a mandatory IE is unusable,
+        diagnostic: the identifier of the offending IE, as Q.850 suggests for causes 96, 99 and 100)."""
         for p in msg.errors:
             log.info("%s: %s IE 0x%02x: %s", self.name, msg.name, p.ie_id, p.detail)
         for cls in mandatory:
             if msg.get(cls) is None:
                 bad = any(p.ie_id == cls.ID and p.kind == "content" for p in msg.errors)
                 cause = Cause.INVALID_IE_CONTENTS if bad else Cause.MANDATORY_IE_MISSING
-                return int(cause), True
+                return int(cause), True, bytes((cls.ID,))
         for p in msg.errors:
             if p.kind == "unrecognized" and p.comprehension_required:
-                return int(Cause.MANDATORY_IE_MISSING), True
+                return int(Cause.MANDATORY_IE_MISSING), True, bytes((p.ie_id,))
+        cause, diag = None, b""
         for p in msg.errors:
-            if p.kind == "unrecognized":
-                cause = cause or int(Cause.IE_NONEXISTENT)
+            if p.kind == "unrecognized" and cause is None:
+                cause, diag = int(Cause.IE_NONEXISTENT), bytes((p.ie_id,))
             elif p.kind == "content":
-                cause = int(Cause.INVALID_IE_CONTENTS)
-        return cause, fatal
+                cause, diag = int(Cause.INVALID_IE_CONTENTS), bytes((p.ie_id,))
+        return cause, False, diag
 
     def _unknown_call_ref(self, msg: Message, now: float) -> None:
         mt = msg.type
@@ -642,7 +646,7 @@ class PriSpan:
         mandatory: tuple[type, ...] = (BearerCapability,)
         if self.role is Party.USER:
             mandatory = (BearerCapability, ChannelId)
-        cause, fatal = self._ie_problems(msg, mandatory)
+        cause, fatal, diag = self._ie_problems(msg, mandatory)
         if fatal:
             return refuse(cause or Cause.MANDATORY_IE_MISSING, "mandatory IE missing or bad")
         if any(p.kind == "content" and p.ie_id == ChannelId.ID for p in msg.errors):
@@ -689,7 +693,7 @@ class PriSpan:
         self._arm(call, now)
         call.confirmed = False  # our first answer always names the channel
         if cause is not None:
-            self._status(cr, False, call.state, cause, now)
+            self._status(cr, False, call.state, cause, now, diag)
         called = msg.get(CalledNumber)
         disp = msg.get(Display)
         self._events.append(
@@ -706,15 +710,16 @@ class PriSpan:
 
     def _receive_global(self, msg: Message, now: float) -> None:
         if msg.type == MT.RESTART:
-            cause, fatal = self._ie_problems(msg, (RestartIndicator,))
+            cause, fatal, diag = self._ie_problems(msg, (RestartIndicator,))
             ri = msg.get(RestartIndicator)
             cid = msg.get(ChannelId)
             if fatal or (ri.klass == RESTART_INDICATED_CHANNELS and (cid is None or cid.channel is None)):
-                self._status(0, not msg.from_originator, 0, cause or Cause.MANDATORY_IE_MISSING, now)
+                missing = cause or Cause.MANDATORY_IE_MISSING
+                self._status(0, not msg.from_originator, 0, missing, now, diag or bytes((ChannelId.ID,)))
                 return
             if ri.klass == RESTART_INDICATED_CHANNELS:
                 if cid.channel not in self.owner:
-                    self._status(0, not msg.from_originator, 0, Cause.INVALID_IE_CONTENTS, now)
+                    self._status(0, not msg.from_originator, 0, Cause.INVALID_IE_CONTENTS, now, b"\x18")
                     return
                 chans: tuple[int, ...] = (cid.channel,)
             else:
@@ -754,7 +759,7 @@ class PriSpan:
         peer = self.role.other
         if mt not in _IMPLEMENTED:
             log.info("%s: call %d: unknown message type 0x%02x; STATUS cause 97", self.name, call.call_id, mt)
-            self._status(call.cr, call.ours, call.state, Cause.MESSAGE_TYPE_NONEXISTENT, now)
+            self._status(call.cr, call.ours, call.state, Cause.MESSAGE_TYPE_NONEXISTENT, now, bytes((mt,)))
             return
         if mt == MT.STATUS_ENQUIRY:
             self._status(call.cr, call.ours, call.state, Cause.RESPONSE_TO_STATUS_ENQUIRY, now)
@@ -776,13 +781,13 @@ class PriSpan:
             )
         handler = _HANDLERS.get(mt)
         mandatory = _MANDATORY.get(mt, ())
-        cause, fatal = self._ie_problems(msg, mandatory)
+        cause, fatal, diag = self._ie_problems(msg, mandatory)
         if fatal and mt not in (MT.DISCONNECT, MT.RELEASE, MT.RELEASE_COMPLETE):
             log.info("%s: call %d: %s unusable; STATUS cause %d", self.name, call.call_id, msg.name, cause)
-            self._status(call.cr, call.ours, call.state, cause or Cause.MANDATORY_IE_MISSING, now)
+            self._status(call.cr, call.ours, call.state, cause or Cause.MANDATORY_IE_MISSING, now, diag)
             return
         if cause is not None and mt not in (MT.DISCONNECT, MT.RELEASE, MT.RELEASE_COMPLETE):
-            self._status(call.cr, call.ours, call.state, cause, now)
+            self._status(call.cr, call.ours, call.state, cause, now, diag)
         old = call.state
         if handler is not None and handler(self, call, msg, now) is False:
             return

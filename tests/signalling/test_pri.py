@@ -619,3 +619,15 @@ def test_progress_inband_before_answer(pair: Pair) -> None:
     assert pair.take(pair.user) == [ev.CallProceeding(cid, inc.channel), ev.Progress(cid, 8)]
     with pytest.raises(ValueError):
         pair.net.progress(inc.call_id, pair.now, 200)
+
+
+def test_status_diagnostics_name_the_problem(raw: RawEnd) -> None:
+    raw.send(bytes.fromhex("0802001405" + "04038090a3" + "1803a98381" + "7b0100"))  # unknown IE 0x7b
+    (r,) = raw.replies()
+    assert r.get(CauseIE) == CauseIE(99, r.get(CauseIE).location, b"\x7b")
+    raw.msg(MT.SETUP_ACKNOWLEDGE, 0x14, [])  # out of state: the message type is the diagnostic
+    (r,) = raw.replies()
+    assert (r.get(CauseIE).value, r.get(CauseIE).diagnostic) == (101, bytes([MT.SETUP_ACKNOWLEDGE]))
+    raw.msg(MT.RESTART, 0, [RestartIndicator(0)])
+    (r,) = raw.replies()
+    assert (r.get(CauseIE).value, r.get(CauseIE).diagnostic) == (96, b"\x18")
