@@ -24,19 +24,13 @@ def test_suite_point(key, fn, codec):
     result = fn(suite.OurReceiver(), codec)
     print(f"{result.name}: {result.figure}")
     assert result.passed, f"{result.name}: {result.figure}"
-
-
-def test_recognition_band_is_inside_q24_limits():
-    bands = suite.test3_bandwidth(suite.OurReceiver(), None).detail["bands"]
-    for (digit, which), (lo, hi) in bands.items():
-        # accepted through +-1.5 %, rejected from +-3.5 %
-        assert -3.4 <= lo <= -1.6 and 1.6 <= hi <= 3.4, (digit, which, lo, hi)
-
-
-def test_twist_figures_match_the_design():
-    r = suite.test4_twist(suite.OurReceiver(), None)
-    assert r.passed
-    assert r.figure.count("normal 9.0 dB") == 4 and r.figure.count("reverse 9.0 dB") == 4, r.figure
+    if key == "3":
+        for (digit, which), (lo, hi) in result.detail["bands"].items():
+            # accepted through +-1.5 %, rejected from +-3.5 % (Q.24), on the Mitel sweep too
+            assert -3.4 <= lo <= -1.6 and 1.6 <= hi <= 3.4, (digit, which, lo, hi)
+    if key == "4":
+        # the design accepts 9 dB of twist either way; both readings of "normal" pass
+        assert result.figure.count("normal 9.0 dB") == 4 and result.figure.count("reverse 9.0 dB") == 4
 
 
 @pytest.mark.interop
