@@ -341,7 +341,7 @@ class EchoCanceller:
             v = view[lo:hi]
             w = self._w[lo:hi]
             t = self._tmp[: hi - lo]
-            if any_upd:
+            if any_upd and upd[lo:hi].any():  # (silent far ends and double talk skip the pass)
                 np.multiply(v, g[lo:hi, None, :], out=t)
                 np.conjugate(t, out=t)
                 w += t
