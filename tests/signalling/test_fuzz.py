@@ -199,6 +199,8 @@ def test_random_call_control_keeps_tables_consistent(script) -> None:
                 span.alert(cid, p.now, inband=n % 2 == 0)
             elif cid is not None and op == "answer":
                 span.answer(cid, p.now)
+            elif cid is not None and op == "progress":
+                span.progress(cid, p.now)
             elif cid is not None and op == "setup_ack":
                 span.setup_ack(cid, p.now)
             elif cid is not None and op == "digits":
