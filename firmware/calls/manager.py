@@ -130,6 +130,9 @@ class CallManager:
         self.recorder = recorder
         self.prompts = prompts  # firmware.ivr.prompts.PromptLibrary
         self.flows: dict[str, Any] = {}  # name -> firmware.ivr.flow.Flow
+        # The ACD (firmware.acd.director.AcdDirector) when one runs: it takes the queues it `owns`;
+        # other queues are hunted here (ring the queue's agents in turn).
+        self.acd: Any = None
         self.trunks: dict[str, Originator] = {}
         self.extension_lines: Originator | None = None
         self.calls: dict[str, Call] = {}
@@ -390,6 +393,15 @@ class CallManager:
         self.later(call, 5.0, lambda: self.end_call(call, cause, disposition="BUSY"))
 
     def enter_queue(self, call: Call, queue: str, priority: int = 0) -> None:
+        if self.acd is not None and self.acd.owns(queue):
+            cfg = self.plan.queues.get(queue, {})
+            call.survey_flow = cfg.get("survey")
+            self.acd.enter(call, queue, priority)
+            return
+        if queue not in self.plan.queues:
+            self.note(call, f"queue {queue} is configured nowhere")
+            self.end_call(call, Cause.NORMAL_UNSPECIFIED, disposition="FAILED")
+            return
         self.answer_a(call)
         self.engine.enable_detector("dtmf", call.a.channel, False)
         call.state = "queue"
@@ -740,6 +752,11 @@ class CallManager:
         if call.ivr is not None:
             call.ivr.cancel()
             call.ivr = None
+        if self.acd is not None:
+            try:
+                self.acd.call_ending(call)  # the queue log says how it ended before the CDR is written
+            except Exception as exc:  # noqa: BLE001 - the ACD must never keep a call from ending
+                self.alarm("acd", f"{call.uniqueid}: {exc}")
         cdr = call.cdr
         cdr.cause = cause
         if cdr.answer:
