@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ivr": ("firmware.ivr.lint", "IVR flows: `callbox ivr lint FILE` (schema errors, usability warnings)"),
     "prompts": ("firmware.prompts.cli", "build IVR prompts from texts with espeak-ng (Mandarin, English)"),
     "demo": ("tools.demo", "the appliance on the simulated board with far ends and a live status view"),
+    "q931": ("firmware.signalling.cli", "decode ISDN D-channel frames (Q.921/Q.931) given in hex"),
 }
 
 
