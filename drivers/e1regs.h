@@ -45,7 +45,7 @@ enum {
 	E1R_CNT_FAS = 0x20,      /* ro 32, latched: errored FAS words */
 	E1R_CNT_CRC = 0x24,      /* CRC-4 errored sub-multiframes */
 	E1R_CNT_FEBE = 0x28,     /* E-bits received as 0 (far-end block errors) */
-	E1R_CNT_CV = 0x2C,       /* code violations (see docs: not observable on the socket line) */
+	E1R_CNT_CV = 0x2C,       /* code violations: AMI excessive zeros (16+ zeros) on the socket line */
 	E1R_CNT_RXSLIP = 0x30,   /* controlled slips in the receive elastic store */
 	E1R_CNT_TXSLIP = 0x34,   /* controlled slips in the transmit elastic store (line timing) */
 	E1R_CNT_ES = 0x38,       /* errored seconds */

@@ -933,6 +933,29 @@ static inline int popcount32(const uint8_t *p)
 	return (int)((s * 0x0001000100010001ull) >> 48);
 }
 
+/*
+ * AMI has no zero substitution, so 16 or more zeros in a row are a line-code fault
+ * (excessive zeros, counted with the code violations as the DS26528 can): one count per run.
+ * HDB3 replaces every 4 zeros on the line, and the socket carries decoded bits, so there
+ * is nothing to see in HDB3 mode.
+ */
+static void ami_exz(e1f_t *f, const uint8_t *in)
+{
+	uint32_t run = f->zrun;
+	for (int i = 0; i < 32; i++) {
+		uint8_t o = in[i];
+		if (!o) {
+			run += 8;
+			continue;
+		}
+		run += (uint32_t)__builtin_clz(o) - 24;       /* leading zeros, MSB first */
+		if (run >= 16)
+			f->cnt.code_violations++;
+		run = (uint32_t)__builtin_ctz(o);             /* trailing zeros start the next run */
+	}
+	f->zrun = run > 1000000 ? 1000000 : run;   /* a run still going is counted when it ends */
+}
+
 int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 {
 	if (!f || !line)
@@ -942,6 +965,8 @@ int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 		const uint8_t *in = line + 32 * i;
 		int ones = popcount32(in);
 		f->cnt.rx_frames++;
+		if (!f->cfg.hdb3)
+			ami_exz(f, in);
 		f->nosig = 0;
 		/* LOS (G.775 adapted): all-zero frames for the window; cleared by a frame
 		 * with at least 12.5 % ones */

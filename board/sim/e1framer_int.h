@@ -110,6 +110,7 @@ struct e1f {
 	uint32_t prbs_win_bits, prbs_win_err;
 
 	/* ---- line condition and alarms ---- */
+	uint32_t zrun;            /* zeros in a row at the end of the received stream (AMI EXZ) */
 	uint32_t nosig;           /* frames with no signal (idle) */
 	uint32_t zero_frames;     /* consecutive all-zero frames */
 	int los;

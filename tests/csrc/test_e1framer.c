@@ -595,6 +595,35 @@ static void test_crc4_interworking(void)
 	e1f_free(b);
 }
 
+/* AMI: runs of 16+ zeros are excessive zeros, counted with the code violations; HDB3: none */
+static void test_ami_excessive_zeros(void)
+{
+	e1f_t *b = e1f_new();
+	struct e1f_config ami = { .crc4 = 0, .hdb3 = 0 };
+	e1f_configure(b, &ami);
+	uint8_t fr[32];
+	memset(fr, 0x55, 32);
+	fr[3] = 0x80;   /* ...0101 | 1000 0000 | 0000 0000 | 0000 0001: a run of 22 zeros */
+	fr[4] = 0x00;
+	fr[5] = 0x01;
+	fr[10] = 0x00;  /* 0101 0101 | 0 x8 | 0101: a run of 9 zeros, fine */
+	fr[31] = 0x00;  /* a run across the frame boundary: 1 + 8 + 1 = 10 zeros, fine */
+	fr[20] = 0xF0;  /* 1111 0000 | 0 x8 | 0000 1111: 16 zeros: one EXZ */
+	fr[21] = 0x00;
+	fr[22] = 0x0F;
+	e1f_rx(b, fr, NULL, 1);
+	e1f_rx(b, fr, NULL, 1);
+	struct e1f_counters c;
+	e1f_counters(b, &c);
+	CHECK_EQ(c.code_violations, 4);
+	struct e1f_config hdb3 = { .crc4 = 0, .hdb3 = 1 };
+	e1f_configure(b, &hdb3);
+	e1f_rx(b, fr, NULL, 1);
+	e1f_counters(b, &c);
+	CHECK_EQ(c.code_violations, 4);
+	e1f_free(b);
+}
+
 static void test_fuzz(void)
 {
 	e1f_t *b = e1f_new();
@@ -635,6 +664,7 @@ int main(void)
 	RUN(test_prbs);
 	RUN(test_garbage_is_lof);
 	RUN(test_crc4_interworking);
+	RUN(test_ami_excessive_zeros);
 	RUN(test_fuzz);
 	return check_done();
 }
