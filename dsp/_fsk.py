@@ -83,6 +83,7 @@ for _s in range(11):
         _NEXT1[_s * 3 + 0], _END1[_s * 3 + 0] = 1, 2
 
 UART_STEP = 4
+DEMOD_GROUP = 256  # channels demodulated together (buffers of about 350 kB stay in cache)
 _NSYM = 3**UART_STEP
 _POW = 3 ** np.arange(UART_STEP - 1, -1, -1)
 _NEXT = np.zeros(11 * _NSYM, dtype=np.intp)
@@ -142,6 +143,9 @@ class FskReceiver:
         self._npending = 0
         self._t0 = 0  # absolute index of the next chunk's first sample
         self._hist = np.zeros((c, L - 1), dtype=np.float32)  # the samples before the chunk
+        g = min(c, DEMOD_GROUP)
+        self._z = np.zeros((4, g, CHUNK + L - 1), dtype=np.float32)  # demodulator work buffers
+        self._w = np.zeros((4, g, CHUNK), dtype=np.float32)
         self._prev16 = np.zeros((c, CHUNK), dtype=np.int16)  # the last chunk (onset lookback)
         self._active = np.zeros(c, dtype=bool)
         self._onset = np.zeros(c, dtype=np.int64)  # where the current activity episode's carrier began
@@ -240,18 +244,26 @@ class FskReceiver:
         self._still[idx] = True
 
     def _demod(self, xe: np.ndarray, a0: int) -> np.ndarray:
-        """Soft decision d = |mark|^2 - |space|^2 for every sample of xe but the first L-1 (its history)."""
-        m, L = xe.shape[1], self._L
-        rows = (a0 - (L - 1) + np.arange(m)) % CHUNK
-        z = self._tabT[:, None, rows] * xe[None]  # (4, n, m): mark cos/sin, space cos/sin
-        w = z[:, :, L - 1 :].copy()
-        for k in range(1, L):  # moving sum over L samples (in place: cheaper than a cumulative sum here)
-            w += z[:, :, L - 1 - k : m - k]
-        w *= w
-        w[0] += w[1]
-        w[2] += w[3]
-        w[0] -= w[2]
-        return w[0]
+        """Soft decision d = |mark|^2 - |space|^2 for every sample of xe but the first L-1 (its history),
+        in columns 1.. of the result (column 0 is the caller's).
+
+        Works in preallocated buffers (no fresh pages per chunk), in groups of channels small enough to stay
+        in cache."""
+        n, m, L = xe.shape[0], xe.shape[1], self._L
+        tab = self._tabT[:, None, (a0 - (L - 1) + np.arange(m)) % CHUNK]
+        d = np.empty((n, m - L + 2), dtype=np.float32)  # column 0 left for the caller
+        for g in range(0, n, DEMOD_GROUP):
+            h = min(n - g, DEMOD_GROUP)
+            z = np.multiply(tab, xe[None, g : g + h], out=self._z[:, :h, :m])
+            w = self._w[:, :h, : m - L + 1]
+            np.copyto(w, z[:, :, L - 1 :])
+            for k in range(1, L):  # moving sum over L samples (in place: cheaper than a cumulative sum)
+                w += z[:, :, L - 1 - k : m - k]
+            w *= w
+            w[0] += w[1]
+            w[2] += w[3]
+            np.subtract(w[0], w[2], out=d[g : g + h, 1:])
+        return d
 
     def _clock(self, idx: np.ndarray, dd: np.ndarray, a0: int) -> None:
         """Update the bit clocks of idx from the zero crossings of d (dd = previous d, then this window's)."""
@@ -265,18 +277,27 @@ class FskReceiver:
         at = a0 - 1 + cols + d0 / slope  # absolute time of the crossing
         # Votes weigh by slope relative to the window's largest |d|: the few steep crossings between bits
         # outvote the many shallow ones of noise (after the carrier ends, or in long runs of one bit).
-        slope = slope / np.maximum(np.abs(dd).max(axis=1), 1e-30)[rows]
+        big = np.maximum(np.maximum(dd.max(axis=1), -dd.min(axis=1)), 1e-30)
+        slope = slope / big[rows]
         ch = idx[rows]
-        period = self._period[ch]
-        ang = (2.0 * np.pi) * (at - self._phase[ch]) / period
         n = idx.size
-        cs = np.bincount(rows, slope * np.cos(ang), minlength=n)
-        sn = np.bincount(rows, slope * np.sin(ang), minlength=n)
-        err = np.arctan2(sn, cs) * (self._period[idx] / (2.0 * np.pi))  # samples, in (-p/2, p/2]
-        has = np.bincount(rows, slope, minlength=n) >= MIN_VOTE
+        # Each crossing's offset from the clock's grid, in bits, wrapped to [-1/2, 1/2].
+        u = (at - self._phase[ch]) / self._period[ch]
+        u -= np.rint(u)
+        weight = np.bincount(rows, slope, minlength=n)
+        has = weight >= MIN_VOTE
+        err = np.bincount(rows, slope * u, minlength=n) / np.maximum(weight, 1e-30)
         # After a chunk without transitions (idle mark) the clock is acquired afresh from this chunk, the
-        # way a UART restarts on a start bit; a skipped or doubled tick there only touches idle mark.
+        # way a UART restarts on a start bit; a skipped or doubled tick there only touches idle mark. The
+        # offsets are then anywhere in the bit, so they are averaged as angles (a circular mean).
         acquire = has & self._still[idx]
+        if acquire.any():
+            sel = acquire[rows]
+            ang = (2.0 * np.pi) * u[sel]
+            cs = np.bincount(rows[sel], slope[sel] * np.cos(ang), minlength=n)
+            sn = np.bincount(rows[sel], slope[sel] * np.sin(ang), minlength=n)
+            err = np.where(acquire, np.arctan2(sn, cs) / (2.0 * np.pi), err)
+        err *= self._period[idx]  # samples
         track = has & ~acquire
         step = np.where(acquire, err, np.clip(LOOP_PHASE * err, -MAX_STEP, MAX_STEP))
         self._phase[idx] += np.where(has, step, 0.0)
@@ -288,10 +309,10 @@ class FskReceiver:
 
     def _run(self, idx: np.ndarray, xe: np.ndarray, a0: int, new: np.ndarray, out: list[Message]) -> None:
         """Demodulate, clock and frame channels idx (new: just woken) over samples a0 .. a0 + width - 1."""
-        d = self._demod(xe, a0)
+        dd = self._demod(xe, a0)  # dd[:, j + 1] is the sample a0 + j; dd[:, 0] the one before
+        d = dd[:, 1:]
         width = d.shape[1]
-        dd = np.concatenate([self._prev_d[idx, None], d], axis=1)  # dd[:, j + 1] is the sample a0 + j
-        dd[new, 0] = d[new, 0]  # no crossing into the first sample of a channel just woken
+        dd[:, 0] = np.where(new, d[:, 0], self._prev_d[idx])  # no crossing into a just-woken channel
         self._clock(idx, dd, a0)
         self._prev_d[idx] = d[:, -1]
 
