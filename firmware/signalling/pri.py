@@ -54,8 +54,10 @@ from firmware.signalling.q931.state import (
     RemoteProtocolError,
 )
 from firmware.signalling.q931.state import CallState as S
+from firmware.signalling.trace import describe_frame
 
 log = logging.getLogger("callbox.signalling.pri")
+_trace = logging.getLogger("callbox.signalling.pri.frames")  # DEBUG: every frame, decoded
 
 E1_BCHANNELS: tuple[int, ...] = tuple(ts for ts in range(1, 32) if ts != 16)
 N316 = 2  # RESTART retransmissions before giving up
@@ -162,11 +164,17 @@ class PriSpan:
         self._pump(now)
 
     def receive_frame(self, frame: bytes, now: float) -> None:
+        if _trace.isEnabledFor(logging.DEBUG):
+            _trace.debug("%s rx %s", self.name, describe_frame(frame, self.link.peer_role))
         self.link.receive_frame(frame, now)
         self._pump(now)
 
     def frames_to_send(self) -> list[bytes]:
-        return self.link.frames_to_send()
+        out = self.link.frames_to_send()
+        if out and _trace.isEnabledFor(logging.DEBUG):
+            for f in out:
+                _trace.debug("%s tx %s", self.name, describe_frame(f, self.link.role))
+        return out
 
     def events(self) -> list[ev.PriEvent]:
         out, self._events = self._events, []
