@@ -366,6 +366,10 @@ int e1drv_dma_info(e1drv_t *d, struct e1_dma_info *info)
 	uint32_t rxoff, txoff;
 	memcpy(&rxoff, d->dma + DMAH_RXOFF, 4);
 	memcpy(&txoff, d->dma + DMAH_TXOFF, 4);
+	uint64_t ring_bytes = (uint64_t)d->nspans * 32 * d->ring;
+	if (rxoff < DMAH_SIZE || txoff < DMAH_SIZE || rxoff + ring_bytes > d->dma_size ||
+	    txoff + ring_bytes > d->dma_size || (rxoff < txoff ? rxoff + ring_bytes > txoff : txoff + ring_bytes > rxoff))
+		return -EIO;   /* the card's DMA header does not describe rings inside its area */
 	info->rx = d->dma + rxoff;
 	info->tx = d->dma + txoff;
 	info->ring_frames = d->ring;

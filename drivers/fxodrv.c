@@ -13,6 +13,7 @@ struct fxodrv {
 	int nports;
 	uint8_t ctrl[FXO_MAX_PORTS];
 	uint8_t *dma;
+	uint32_t dma_size;
 	uint32_t ring;
 };
 
@@ -223,6 +224,7 @@ int fxodrv_dma_start(fxodrv_t *d, uint32_t ring_samples)
 		return -EIO;
 	}
 	d->dma = dma;
+	d->dma_size = size;
 	d->ring = ring_samples;
 	return 0;
 }
@@ -244,6 +246,10 @@ int fxodrv_dma_info(fxodrv_t *d, struct fxo_dma_info *info)
 	uint32_t rxoff, txoff;
 	memcpy(&rxoff, d->dma + DMAH_RXOFF, 4);
 	memcpy(&txoff, d->dma + DMAH_TXOFF, 4);
+	uint64_t ring_bytes = (uint64_t)d->nports * d->ring;
+	if (rxoff < DMAH_SIZE || txoff < DMAH_SIZE || rxoff + ring_bytes > d->dma_size ||
+	    txoff + ring_bytes > d->dma_size || (rxoff < txoff ? rxoff + ring_bytes > txoff : txoff + ring_bytes > rxoff))
+		return -EIO;   /* the card's DMA header does not describe rings inside its area */
 	info->rx = d->dma + rxoff;
 	info->tx = d->dma + txoff;
 	info->ring_samples = d->ring;

@@ -495,6 +495,17 @@ static void test_garbage_line(void)
 	struct e1_counters cn;
 	e1drv_span_counters(d, 0, &cn);
 	CHECK(cn.runt_octets > 0);
+	/* a DMA header that points outside the area is refused */
+	uint32_t dsize;
+	uint8_t *dma = regio_dma(sim_e1_regio(c), &dsize);
+	struct e1_dma_info di;
+	CHECK_EQ(e1drv_dma_info(d, &di), 0);
+	uint32_t keep, bad = dsize - 100;
+	memcpy(&keep, dma + 24, 4);
+	memcpy(dma + 24, &bad, 4);
+	CHECK_EQ(e1drv_dma_info(d, &di), -EIO);
+	memcpy(dma + 24, &keep, 4);
+	CHECK_EQ(e1drv_dma_info(d, &di), 0);
 	/* raw SPI garbage: any command bytes, never a crash */
 	const struct regio *io = sim_e1_regio(c);
 	for (int i = 0; i < 2000; i++) {
