@@ -1029,7 +1029,7 @@ void e1f_idle(e1f_t *f, int n)
 		return;
 	uint32_t win = f->cfg.los_window;
 	uint32_t before = f->nosig;
-	f->nosig += (uint32_t)n;
+	f->nosig = before + (uint32_t)n < before ? UINT32_MAX : before + (uint32_t)n;
 	if (before < win && f->nosig >= win) {
 		/* time up to the window still counts with the old status */
 		advance(f, win - before);
