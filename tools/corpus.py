@@ -6,9 +6,9 @@ The Bellcore talk-off tapes are not obtainable, so we build our own from what De
   with their tones), several voices/variants, speeds and pitches; English text comes from the license
   texts in /usr/share/common-licenses, Mandarin from random common syllables;
 - "mixed" passages where two talkers overlap (cross-talk on a line);
-- synthetic music-like sequences: melodies and chords of harmonic notes (a few partials each, with
-  vibrato and attack/decay) on the equal-tempered scale, which lands several notes within 1-2 % of DTMF
-  frequencies.
+- synthetic music-like sequences: melodies and chords of notes (one to six partials each, so some are
+  pure tones like a whistle or flute, with vibrato and attack/decay) on the equal-tempered scale, which
+  puts several notes within 1-2 % of DTMF frequencies (F5 + F#6 is key 3 within 0.2 %).
 
 Everything is resampled to 8 kHz, set to realistic line levels (-30 to -10 dBm0) and cached under a data
 directory (default ~/.cache/callbox/talkoff, or $CALLBOX_DATA/talkoff) as one int16 .npy per minute
@@ -39,6 +39,7 @@ from dsp.levels import SAMPLE_RATE, dbm0_to_rms, power_dbm0
 __all__ = ["default_dir", "build", "load"]
 
 MINUTE = 60 * SAMPLE_RATE
+VERSION = 2  # bump when the generator changes: a cached corpus of another version is rebuilt
 ENGLISH_VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us-nyc"]
 MANDARIN_VOICES = ["cmn-latn-pinyin", "cmn"]
 VARIANTS = ["", "+m1", "+m3", "+m5", "+f1", "+f2", "+f3", "+f4", "+klatt", "+croak", "+whisper"]
@@ -125,7 +126,7 @@ def _music(rng: np.random.Generator, seconds: float) -> np.ndarray:
             f0 = 440.0 * 2.0 ** ((midi - 69) / 12.0)
             vib = 1.0 + rng.uniform(0, 0.006) * np.sin(2 * math.pi * rng.uniform(4, 7) * t)
             phase = 2 * math.pi * np.cumsum(f0 * vib) / SAMPLE_RATE
-            partials = int(rng.integers(2, 7))
+            partials = int(rng.integers(1, 7))  # 1 = a pure tone (whistle, flute, synth): the hard case
             decay = rng.uniform(0.3, 0.8)
             for h in range(1, partials + 1):
                 if f0 * h < 3800:
