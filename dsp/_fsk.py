@@ -31,7 +31,7 @@ import numpy as np
 
 from dsp.levels import SAMPLE_RATE, dbm0_to_mean_square
 
-CHUNK = 80  # internal grid (10 ms); every tone period below divides it
+CHUNK = 160  # internal grid (20 ms: half the per-chunk overhead of 10 ms); tone periods divide it
 BAUD = 1200
 SPB = SAMPLE_RATE / BAUD  # samples per bit, 6.667
 # Correlator length in samples (about one bit) per tone pair: 1300/2100 Hz correlate less over 8 samples than
@@ -83,7 +83,7 @@ for _s in range(11):
         _NEXT1[_s * 3 + 0], _END1[_s * 3 + 0] = 1, 2
 
 UART_STEP = 4
-DEMOD_GROUP = 256  # channels demodulated together (buffers of about 350 kB stay in cache)
+DEMOD_GROUP = 128  # channels demodulated together (work buffers of about 350 kB stay in cache)
 _NSYM = 3**UART_STEP
 _POW = 3 ** np.arange(UART_STEP - 1, -1, -1)
 _NEXT = np.zeros(11 * _NSYM, dtype=np.intp)
