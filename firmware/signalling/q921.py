@@ -88,7 +88,16 @@ class Frame:
 
 
 class FrameError(ValueError):
-    """The octets are not a LAPD frame we can act on (reason in the message)."""
+    """The octets are not a LAPD frame we can act on (reason in the message). `rejection` marks a frame
+    rejection condition of Q.921 §5.8.5 (undefined control field, wrong length, information field over
+    N201) on a frame whose address was readable (`sapi`, `tei`); other errors make the frame invalid
+    (§2.9), and it is simply discarded."""
+
+    def __init__(self, message: str, rejection: bool = False, sapi: int = -1, tei: int = -1) -> None:
+        super().__init__(message)
+        self.rejection = rejection
+        self.sapi = sapi
+        self.tei = tei
 
 
 _U_KINDS = {SABME: "SABME", DM: "DM", UI: "UI", DISC: "DISC", UA: "UA", FRMR: "FRMR", XID: "XID"}
@@ -109,23 +118,25 @@ def decode_frame(frame: bytes, peer_role: Role) -> Frame:
     c = frame[2]
     if c & 1 == 0:  # I frame
         if len(frame) < 4:
-            raise FrameError("I frame without its second control octet")
+            raise FrameError("I frame without its second control octet", True, sapi, tei)
         info = frame[4:]
         if len(info) > N201:
-            raise FrameError(f"I frame information field of {len(info)} octets exceeds N201 = {N201}")
+            raise FrameError(
+                f"I frame information field of {len(info)} octets exceeds N201 = {N201}", True, sapi, tei
+            )
         return Frame(sapi, tei, command, "I", bool(frame[3] & 1), c >> 1, frame[3] >> 1, bytes(info))
     if c & 3 == 1:  # S frame
         if len(frame) != 4:
-            raise FrameError(f"S frame of {len(frame)} octets (must be 4)")
+            raise FrameError(f"S frame of {len(frame)} octets (must be 4)", True, sapi, tei)
         kind = _S_KINDS.get(c)
         if kind is None:
-            raise FrameError(f"undefined supervisory control field 0x{c:02x}")
+            raise FrameError(f"undefined supervisory control field 0x{c:02x}", True, sapi, tei)
         return Frame(sapi, tei, command, kind, bool(frame[3] & 1), nr=frame[3] >> 1)
     kind = _U_KINDS.get(c & ~PF_U)
     if kind is None:
-        raise FrameError(f"undefined unnumbered control field 0x{c:02x}")
+        raise FrameError(f"undefined unnumbered control field 0x{c:02x}", True, sapi, tei)
     if kind not in ("UI", "FRMR", "XID") and len(frame) != 3:
-        raise FrameError(f"{kind} frame with an information field")
+        raise FrameError(f"{kind} frame with an information field", True, sapi, tei)
     return Frame(sapi, tei, command, kind, bool(c & PF_U), info=bytes(frame[3:]))
 
 
@@ -306,6 +317,9 @@ class DataLink:
         except FrameError as exc:
             self.counters["bad_frames"] += 1
             log.info("q921: discarding frame %s: %s", bytes(raw[:8]).hex(), exc)
+            if exc.rejection and exc.sapi == 0 and exc.tei == 0 and self.established:
+                log.warning("q921: frame rejection condition (MDL-ERROR L/M/N/O), re-establishing")
+                self._establish(now, l3=False)
             return
         if f.sapi != 0 or f.tei != 0:
             # TEI management (SAPI 63) and other SAPIs have no role on a point-to-point PRI.

@@ -274,3 +274,28 @@ def test_wrong_sapi_tei_ignored() -> None:
     frame[0], frame[1] = 2, 127 << 1 | 1  # broadcast TEI
     w.u.receive_frame(bytes(frame), w.now)
     assert data(w.u) == [] and w.u.vr == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0201" + "0000" + "aa" * 261,  # I frame over N201
+        "0201" + "010001",  # S frame with an information field
+        "0201" + "0d00",  # undefined S control field
+        "0201" + "ef",  # undefined U control field
+        "0201" + "4300",  # DISC with an information field
+    ],
+)
+def test_frame_rejection_condition_reestablishes(bad: str) -> None:
+    w = Wire()
+    w.up()
+    w.u.events()
+    w.u.receive_frame(bytes.fromhex(bad), w.now)
+    assert w.u.state is LinkState.AWAITING_ESTABLISHMENT  # §5.8.5: MDL-ERROR, re-establishment
+    w.pump()
+    assert [type(e) for e in w.u.events()] == [LinkDown, LinkUp]
+    # The same octets for another TEI are just discarded.
+    frame = bytearray(bytes.fromhex(bad))
+    frame[1] = 5 << 1 | 1
+    w.u.receive_frame(bytes(frame), w.now)
+    assert w.u.state is LinkState.MULTIFRAME_ESTABLISHED
