@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,32 @@ from firmware.prompts import build
 
 LOADED = 248
 SPARE = 16
+
+
+class BoardPort:
+    """The simulated board as the engine's port: each read first steps the board model by one tick (the
+    line sockets, the C card models and drivers, the DMA rings), then gathers the voice channels."""
+
+    def __init__(self, board: Any) -> None:
+        self.board = board
+        self.tdm = board.tdm
+        self.channels = self.tdm.channels
+
+    def read(self, n: int) -> np.ndarray:
+        self.board.step(n)
+        return self.tdm.read(n)
+
+    def write(self, codes: np.ndarray) -> None:
+        self.tdm.write(codes)
+
+    def capture(self, channel: int, on: bool = True) -> None:
+        return None
+
+    def heard(self, channel: int, clear: bool = True) -> np.ndarray:
+        return np.zeros(0, dtype=np.int16)
+
+    def send(self, channel: int, pcm: np.ndarray) -> None:
+        return None
 
 
 class BenchPort(SyntheticPort):
@@ -54,13 +81,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tick-ms", type=int, default=10, choices=(5, 10, 20))
     ap.add_argument("--no-echo", action="store_true")
     ap.add_argument("--rate-seconds", type=float, default=5.0, help="how long to measure call setup/clear")
+    ap.add_argument("--board", choices=("synthetic", "sim"), default="synthetic",
+                    help="sim: the simulated 8 E1 + 8 FXO board (sim-8e1-8fxo) is the port")  # fmt: skip
     args = ap.parse_args(argv)
 
-    channels = LOADED + SPARE
-    port = BenchPort(channels)
-    engine = MediaEngine(port, tick_ms=args.tick_ms, trunk_channels=range(LOADED), echo=not args.no_echo,
-                         detector_slots=LOADED // 2 + SPARE)  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    board = None
+    global LOADED
+    if args.board == "sim":
+        from board.description import load_board
+        from board.sim.board import SimBoard
+
+        board = SimBoard(load_board("sim-8e1-8fxo"), work / "run", tick_frames=args.tick_ms * 8)
+        port: Any = BoardPort(board)
+        channels = port.channels  # 248: the last SPARE rows carry the call setup/clear churn
+        LOADED = channels - SPARE
+    else:
+        channels = LOADED + SPARE
+        port = BenchPort(channels)
+    engine = MediaEngine(port, tick_ms=args.tick_ms, trunk_channels=range(channels), echo=not args.no_echo,
+                         detector_slots=LOADED // 2 + SPARE)  # fmt: skip
     prompts = work / "prompts"
     build(prompts, ["cmn"], ["welcome", "main_menu"])
     prompt = engine.add_buffer(
@@ -79,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     for ch in recorded:
         engine.record(ch, writer.open(work / "rec" / f"{ch}.wav"))
 
-    print(f"engine bench: {LOADED} channels loaded (+{SPARE} spare), tick {args.tick_ms} ms, "
+    print(f"engine bench ({'simulated board, tick includes board.step' if board else 'synthetic source'}): "
+          f"{LOADED} channels loaded (+{SPARE} spare), tick {args.tick_ms} ms, "
           f"{args.seconds:.0f} s; echo {'on' if engine.has('echo') else 'OFF'}, "
           f"DTMF {'on' if engine.has('dtmf') else 'OFF'} on {half}, bridged {LOADED - half}, "
           f"recording {len(recorded)}")  # fmt: skip
@@ -134,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     engine.stop()
     writer.stop()
     close_box(mgr)
+    if board is not None:
+        board.close()
     return 0
 
 
