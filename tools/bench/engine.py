@@ -172,12 +172,45 @@ def main(argv: list[str] | None = None) -> int:
     s2 = engine.stats.summary()
     print(f"  during call churn: overruns {s2['overruns'] - s['overruns']}, p99.9 {s2['p999_ms']:.3f} ms")
     print(f"  host load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    component_costs(LOADED + SPARE, args.tick_ms)
     engine.stop()
     writer.stop()
     close_box(mgr)
     if board is not None:
         board.close()
     return 0
+
+
+def component_costs(channels: int, tick_ms: int, ticks: int = 300) -> None:
+    """CPU time per tick (process time, so the host's other load does not count) of the engine alone, then
+    with the DTMF detector pool, then with the echo canceller on every row: who costs what."""
+    rows = []
+    configs = (
+        ("engine (switch, players, codec)", False, False),
+        ("+ DTMF on half", True, False),
+        ("+ echo canceller on all", True, True),
+    )
+    for label, dtmf, echo in configs:
+        eng = MediaEngine(SyntheticPort(channels), tick_ms=tick_ms, trunk_channels=range(channels), echo=echo,
+                          detector_slots=channels // 2 if dtmf else 0)  # fmt: skip
+        buf = eng.add_buffer("p", np.random.default_rng(1).integers(-3000, 3000, 40000).astype(np.int16))
+        for ch in range(channels // 2):
+            eng.play(ch, [buf], loop=True, replace=True)
+            eng.enable_detector("dtmf", ch, True)
+        for a in range(channels // 2, channels - 1, 2):
+            eng.bridge(a, a + 1)
+        for ch in range(channels):
+            eng.enable_echo(ch, True)
+        for _ in range(10):
+            eng.tick()
+        t0 = time.process_time()
+        for _ in range(ticks):
+            eng.tick()
+        per = (time.process_time() - t0) / ticks
+        rows.append((label, per))
+    print(f"  CPU per tick, {channels} channels, single thread (process time):")
+    for label, per in rows:
+        print(f"    {label:<34} {per * 1e3:7.3f} ms  = {per / (tick_ms / 1000) * 100:5.1f} % of one core")
 
 
 def _load(d: Path, name: str) -> np.ndarray:
