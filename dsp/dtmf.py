@@ -65,6 +65,7 @@ HOLD_PURITY = 0.4  # lenient tests while the key is down
 HOLD_LEVEL_FACTOR = 0.1
 MAX_GAIN_CORRECTION = 2.0  # off-centre tones are boosted by at most this (covers +-1.5 % at 1633 Hz)
 CHUNK = 2048  # channels per cache-sized slice of the front end
+MAX_RUN = 32 * SUB  # samples per internal pass (a long input is cut, the grid is unchanged)
 
 _FREQS = np.array(DTMF_ROWS + DTMF_COLS, dtype=np.float64)
 _OMEGA = 2.0 * math.pi * _FREQS / SAMPLE_RATE
@@ -159,8 +160,8 @@ class DtmfDetector:
                 self._fill = 0
                 events += self._run(self._pending)
         whole = (x.shape[1] // SUB) * SUB
-        if whole:
-            events += self._run(x[:, :whole])
+        for start in range(0, whole, MAX_RUN):  # long inputs in slices: bounded scratch memory
+            events += self._run(x[:, start : min(whole, start + MAX_RUN)])
         rest = x.shape[1] - whole
         if rest:
             self._pending[:, :rest] = x[:, whole:]
