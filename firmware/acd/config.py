@@ -14,14 +14,17 @@ A queues file looks like this (every key but `queues` and a queue's `members` ha
         joinempty: [unavailable]       # refuse callers when no member is logged in
         leavewhenempty: [unavailable]
         max_wait: 300                  # then overflow
-        overflow: "queue:sales"       # queue:NAME | voicemail:BOX | callback | flow:NAME | hangup
+        overflow: "queue:sales"       # queue:X flow:X extension:X external:N voicemail:BOX callback hangup
         max_len: 50
         announce_frequency: 30         # position and estimated wait every 30 s (0 = never)
         offer_frequency: 60            # "press 1 for a message, 2 to be called back" every 60 s
         service_level: 20              # seconds, for the SL figures
         sticky_days: 7                 # offer the last agent a caller spoke to within 7 days (0 = off)
         weight: 0                      # higher-weight queues get shared agents first
-        record: false
+
+The same settings sit in the dialplan's `queues:` entries, beside the call-control ones (see
+`acd_config_from_dialplan`): there `agents` names the members, `ring_seconds` the ring timeout and
+`timeout_dest` (a dialplan destination) the overflow.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ __all__ = ["AcdConfig", "ConfigError", "PenaltyStep", "QueueConfig", "load_acd_c
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
 # Member conditions that make a queue count as empty for joinempty / leavewhenempty (Asterisk's names).
 EMPTY_CONDITIONS = ("unavailable", "paused", "inuse", "ringing", "wrapup", "penalty")
-OVERFLOW_KINDS = ("queue", "voicemail", "callback", "flow", "hangup")
+OVERFLOW_KINDS = ("queue", "voicemail", "callback", "flow", "extension", "external", "hangup")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,6 @@ class QueueConfig:
     sticky_days: float = 0.0
     sticky_wait: float = 30.0  # how long a caller who asked for their last agent waits for that agent
     weight: int = 0
-    record: bool = False
     voicemail: str = ""
 
     @property
@@ -144,7 +146,10 @@ QUEUE_SCHEMA: dict[str, Any] = {
         "joinempty": {"type": "array", "items": {"enum": list(EMPTY_CONDITIONS)}},
         "leavewhenempty": {"type": "array", "items": {"enum": list(EMPTY_CONDITIONS)}},
         "max_wait": _NUMBER,
-        "overflow": {"type": "string", "pattern": r"^(queue:.+|voicemail:.+|flow:.+|callback|hangup)$"},
+        "overflow": {
+            "type": "string",
+            "pattern": r"^((queue|voicemail|flow|extension|external):.+|callback|hangup)$",
+        },
         "max_len": {"type": "integer", "minimum": 0},
         "announce_frequency": _NUMBER,
         "offer_frequency": _NUMBER,
@@ -152,7 +157,6 @@ QUEUE_SCHEMA: dict[str, Any] = {
         "sticky_days": _NUMBER,
         "sticky_wait": _NUMBER,
         "weight": {"type": "integer"},
-        "record": {"type": "boolean"},
         "voicemail": {"type": ["string", "integer"]},
     },
 }
@@ -206,3 +210,49 @@ def parse_acd_config(text: str, path: str = "<queues>") -> AcdConfig:
 
 def load_acd_config(path: Path) -> AcdConfig:
     return acd_config(load_yaml(path))
+
+
+# Dialplan queue keys that mean an ACD setting, and the call-control keys the ACD leaves alone.
+DIALPLAN_NAMES = {"agents": "members", "ring_seconds": "ring_timeout"}
+CALL_CONTROL_KEYS = ("moh", "survey", "record", "timeout_dest")
+DESTINATION_KINDS = ("queue", "flow", "extension", "external")
+
+
+def overflow_from_destination(destination: dict[str, Any]) -> str:
+    """A dialplan destination ({queue: sales}, {flow: x}, {hangup: true} ...) as an ACD overflow."""
+    for kind in DESTINATION_KINDS:
+        if kind in destination:
+            return f"{kind}:{destination[kind]}"
+    return "hangup"
+
+
+def acd_config_from_dialplan(doc: YamlDocument) -> AcdConfig:
+    """The ACD's queues from the dialplan document's `queues:` section (one place to configure a queue).
+
+    Each entry is checked against the ACD's queue schema once the call-control keys are set aside and the
+    dialplan's names are mapped, so an error still points at the dialplan's file, line and field."""
+    queues_data = (doc.data or {}).get("queues") or {}
+    translated: dict[str, Any] = {}
+    for name, entry in queues_data.items():
+        fields = {
+            DIALPLAN_NAMES.get(key, key): value
+            for key, value in entry.items()
+            if key not in CALL_CONTROL_KEYS
+        }
+        if "timeout_dest" in entry and "overflow" not in fields:
+            fields["overflow"] = overflow_from_destination(entry["timeout_dest"])
+        translated[name] = fields
+    translated_doc = YamlDocument(doc.file, {"queues": translated}, _renamed_marks(doc))
+    if not translated:
+        return AcdConfig({})
+    return acd_config(translated_doc)
+
+
+def _renamed_marks(doc: YamlDocument) -> dict[tuple[Any, ...], int]:
+    """Line marks of the dialplan, re-keyed to the ACD's field names so errors keep their lines."""
+    marks: dict[tuple[Any, ...], int] = {}
+    for path, line in doc.marks.items():
+        if len(path) >= 3 and path[0] == "queues":
+            path = (*path[:2], DIALPLAN_NAMES.get(path[2], path[2]), *path[3:])
+        marks[path] = line
+    return marks

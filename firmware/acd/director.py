@@ -252,12 +252,13 @@ class AcdDirector:
 
 
 def _destination(text: str) -> Any:
-    """queue:X / flow:NAME / voicemail:BOX / hangup -> the dialplan's Dest. Call control has no mailbox of
-    its own yet: voicemail goes to the flow named "voicemail" (a record-message flow), when one is loaded."""
+    """An ACD overflow (queue:X, flow:X, extension:X, external:N, voicemail:BOX, hangup) as the dialplan's
+    Dest. Call control has no mailbox of its own yet: voicemail goes to the flow named "voicemail" (a
+    record-message flow), when one is loaded."""
     from firmware.calls.dialplan import Dest
 
     kind, _, target = text.partition(":")
-    if kind in ("queue", "flow"):
+    if kind in ("queue", "flow", "extension", "external"):
         return Dest(kind, target)
     if kind == "voicemail":
         return Dest("flow", "voicemail")

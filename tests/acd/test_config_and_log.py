@@ -141,3 +141,44 @@ def test_any_yaml_text_loads_or_gives_a_config_error(text):
         parse_acd_config(text, "fuzz.yaml")
     except ConfigError:
         pass
+
+
+def test_acd_queues_come_from_the_dialplan_entries(repo_root):
+    from firmware.acd.config import acd_config_from_dialplan
+    from firmware.config import load_yaml
+
+    doc = load_yaml(repo_root / "firmware" / "calls" / "default" / "dialplan.yaml")
+    config = acd_config_from_dialplan(doc)
+    assert set(config.queues) == set(doc.data["queues"])
+    for name, entry in doc.data["queues"].items():
+        queue = config.queues[name]
+        assert list(queue.members) == [str(a) for a in entry["agents"]]
+        assert queue.ring_timeout == entry.get("ring_seconds", queue.ring_timeout)
+        assert queue.max_wait == entry.get("max_wait", 0.0)
+
+
+def test_dialplan_queue_errors_keep_the_dialplan_line():
+    from firmware.acd.config import acd_config_from_dialplan
+    from firmware.config import parse_yaml
+
+    text = (
+        "queues:\n"
+        "  service:\n"
+        "    agents: {'1001': 0, '1002': 1}\n"
+        "    ring_seconds: 15\n"
+        "    timeout_dest: {queue: sales}\n"
+        "    strategy: leastrecent\n"
+        "  sales:\n"
+        "    agents: ['1003']\n"
+        "    wrapup: soon\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        acd_config_from_dialplan(parse_yaml(text, "dialplan.yaml"))
+    assert (caught.value.file, caught.value.line, caught.value.field) == (
+        "dialplan.yaml",
+        9,
+        "queues.sales.wrapup",
+    )
+    good = acd_config_from_dialplan(parse_yaml(text.replace("wrapup: soon", "wrapup: 5"), "dialplan.yaml"))
+    assert good.queues["service"].overflow == "queue:sales"
+    assert good.queues["service"].members == {"1001": 0, "1002": 1}
