@@ -346,6 +346,14 @@ int e1drv_dma_start(e1drv_t *d, uint32_t ring_frames)
 	d->dma = dma;
 	d->dma_size = size;
 	d->ring = ring_frames;
+	/* idle payload: A-law silence until the host writes the first tick */
+	struct e1_dma_info info;
+	rc = e1drv_dma_info(d, &info);
+	if (rc < 0) {
+		e1drv_dma_stop(d);
+		return rc;
+	}
+	memset(info.tx, 0xD5, (size_t)info.nspans * info.span_stride);
 	return 0;
 }
 

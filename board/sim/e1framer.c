@@ -968,8 +968,9 @@ int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 		if (!f->cfg.hdb3)
 			ami_exz(f, in);
 		f->nosig = 0;
-		/* LOS (G.775 adapted): all-zero frames for the window; cleared by a frame
-		 * with at least 12.5 % ones */
+		/* LOS (G.775 adapted): all-zero frames for the window. Cleared by a frame with
+		 * pulses: with HDB3 any one bit (zeros are substituted by pulses on the line),
+		 * with AMI a density of at least 12.5 % ones. */
 		if (ones == 0) {
 			if (++f->zero_frames >= f->cfg.los_window && !f->los) {
 				f->los = 1;
@@ -980,7 +981,7 @@ int e1f_rx(e1f_t *f, const uint8_t *line, uint8_t *payload, int n)
 			}
 		} else {
 			f->zero_frames = 0;
-			if (f->los && ones >= 32)
+			if (f->los && (f->cfg.hdb3 || ones >= 32))
 				f->los = 0;
 		}
 		/* AIS (O.162): < 3 zeros in each of two consecutive 512-bit periods and LOF */

@@ -37,6 +37,8 @@ PROGRAMS: dict[str, tuple[list[str], list[str]]] = {
     "test_e1framer": (FRAMER, []),
     "test_e1card": (E1CARD, []),
     "test_fxocard": (FXOCARD, []),
+    # seeded fault storms on a line; `test_chaos FIRST_SEED N` replays or widens (12 seeds here)
+    "test_chaos": (E1CARD, []),
     # the codec model against spandsp's G.711 (libspandsp-dev, installed by ./box)
     "test_g711": (["board/sim/g711.c"], ["-lspandsp"]),
     # the spidev backend against a fake spidev: the syscalls are intercepted at link time
@@ -95,3 +97,17 @@ def test_bench_models_builds_and_runs(tmp_path: Path) -> None:
     run = subprocess.run([str(exe), "1"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "raw status 0x00, crc errors 0, hdlc rx 10 tx 10, slips 0/0" in run.stdout
+
+
+@pytest.mark.slow
+def test_chaos_soak(objects: Path) -> None:
+    """300 more seeded fault storms under ASan/UBSan (each failing seed is printed and replays exactly)."""
+    sources, ldflags = PROGRAMS["test_chaos"]
+    exe = objects / "test_chaos_soak"
+    objs = [str(_object(objects, s)) for s in ["tests/csrc/test_chaos.c", *sources]]
+    cmd = ["gcc", *CFLAGS, *objs, "-o", str(exe), *ldflags, "-lm"]
+    link = subprocess.run(cmd, capture_output=True, text=True)
+    assert link.returncode == 0, link.stderr
+    run = subprocess.run([str(exe), "1000", "300"], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    assert "300 of 300 seeds recovered" in run.stdout

@@ -413,6 +413,17 @@ static void test_ais_rai_los(void)
 	CHECK(!(e1f_status_raw(b) & (E1ST_LOS | E1ST_LOF)));
 	link_run(a, b, 40000);
 	CHECK_EQ(e1f_status(b), 0);
+	/* LOS clears on a signal whose payload is all zero (HDB3: pulses on the line) */
+	e1f_idle(b, 300);
+	CHECK(e1f_status_raw(b) & E1ST_LOS);
+	{
+		uint8_t zp[32 * 40], fz[32 * 40];
+		memset(zp, 0, sizeof(zp));
+		e1f_tx(a, zp, fz, 40);
+		e1f_rx(b, fz, NULL, 40);
+		CHECK(!(e1f_status_raw(b) & (E1ST_LOS | E1ST_LOF)));
+	}
+	link_run(a, b, 40000);
 	/* LOS from all-zero frames */
 	uint8_t z[32] = { 0 };
 	for (int i = 0; i < 200; i++)
