@@ -773,10 +773,15 @@ class CallManager:
         cdr.close(self.wall())
         # 1. the record is durable before anything is released
         try:
+            self.retry_pending_cdrs()
+            if self.pending_cdrs:
+                raise OSError("earlier CDRs are still waiting for the store")
             self.store.write_cdr(cdr)
         except Exception as exc:  # noqa: BLE001 - disk trouble must not keep channels stuck
             self.pending_cdrs.append(cdr)
-            self.alarm("cdr", f"CDR {cdr.uniqueid} not written ({exc}); kept in memory for retry")
+            self.alarm("cdr", f"CDR {cdr.uniqueid} not written ({exc}); kept in memory, retried every 10 s")
+            if len(self.pending_cdrs) == 1:
+                self._schedule_cdr_retry()
         # 2. then the legs are cleared and the channels released
         for ep in call.legs():
             if ep.state != "down":
@@ -788,6 +793,14 @@ class CallManager:
         self.note(call, f"ended {cdr.disposition} ({cause})")
         for cb in self.on_call_end:
             cb(call)
+
+    def _schedule_cdr_retry(self) -> None:
+        def retry() -> None:
+            self.retry_pending_cdrs()
+            if self.pending_cdrs:
+                self.clock.call_later(10.0, retry)
+
+        self.clock.call_later(10.0, retry)
 
     def retry_pending_cdrs(self) -> int:
         written = 0
