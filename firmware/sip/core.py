@@ -1010,24 +1010,25 @@ class SipCore:
     def place_call(
         self, extension: str, caller_number: str, caller_name: str, now: float, leg: int | None = None
     ) -> str:
-        """Ring every registered contact of `extension`. Returns the call's ref. If the extension is
-        unknown or nothing is registered, CallEnded (cause 1 or 20) follows at once."""
+        """Ring every registered contact of `extension`. Returns the call's ref; its media leg is
+        `leg_of(ref)`. If the extension is unknown or nothing is registered, CallEnded (cause 1 or 20)
+        follows at once. RuntimeError when no media leg is free."""
         ref = f"sip-{next(self._refs)}"
         known = self.directory.get(extension) is not None
         contacts = self.registrar.contacts(extension, now) if known else []
-        if not contacts:
-            cause = 20 if known else 1
-            self.out.append(CallEnded(ref, cause, 480 if known else 404, True, None))
-            return ref
         media_leg = self.hub.open(LegConfig(("0.0.0.0", 9), send=False, receive=False), now, leg)
         call = Call(ref, False, media_leg, extension=extension)
+        self.calls[ref] = call
+        self.active_calls += 1
+        self.by_leg[media_leg] = call
+        if not contacts:
+            cause, status = (20, 480) if known else (1, 404)
+            self._end(call, cause, status, True, now, send=False)
+            return ref
         call.session_id = secrets.randbelow(2**31)
         port = self._open_media(media_leg)
         call.offer = make_offer(self.config.host, port, call.session_id, 0)
         body = call.offer.encode()
-        self.calls[ref] = call
-        self.active_calls += 1
-        self.by_leg[media_leg] = call
         from_tag = self._tag()
         display = caller_name.replace('"', "")
         for binding in contacts:
@@ -1148,7 +1149,10 @@ class SipCore:
         self._notify_refer(call, "SIP/2.0 200 OK" if ok else "SIP/2.0 503 Service Unavailable", True, now)
 
     def leg_of(self, ref: str) -> int:
-        return self._call(ref).leg
+        call = self.calls.get(ref)
+        if call is None:
+            raise LocalProtocolError(f"no call {ref}")
+        return call.leg
 
     def media_events(self, leg: int, events: list[DtmfEvent]) -> None:
         """DTMF the media hub decoded on `leg` -> DtmfReceived events for its call."""

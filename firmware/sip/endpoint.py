@@ -64,7 +64,7 @@ class SipEndpoint(Endpoint):
             fn(self.ref, self.line.clock.now())
         except LocalProtocolError as exc:
             log.info("%s: %s", self.name, exc)
-        self.line.flush()
+        self.line.soon_flush()
 
     def progress(self) -> None:
         self._do(self.line.core.progress)
@@ -83,12 +83,13 @@ class SipEndpoint(Endpoint):
         self.state = "down"
         self.up = False
         self.line.core.hangup(self.ref, self.line.clock.now(), cause)
-        self.line.flush()
+        self.line.soon_flush()
 
     def send_dtmf(self, digits: str) -> None:
         for d in digits:
             try:
-                self.line.core.send_dtmf(self.ref, d)
+                if not self.line.core.send_dtmf(self.ref, d):
+                    log.info("%s: no telephone-event negotiated; digit %s must go in-band", self.name, d)
             except LocalProtocolError:
                 return
 
@@ -103,13 +104,18 @@ class SipLine:
         clock: Clock,
         channel_base: int = 0,
         flush: Callable[[], None] | None = None,
+        defer: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
+        """`flush` sends what the core produced and hands its events back to `handle`; `defer(fn)` runs fn
+        soon but not now (loop.call_soon, or clock.call_later(0, fn) in virtual time)."""
         self.core = core
         self.control = control
         self.clock = clock
         self.channel_base = channel_base
         self.endpoints: dict[str, SipEndpoint] = {}
         self._flush = flush
+        self._defer = defer or (lambda fn: clock.call_later(0.0, fn))
+        self._flush_pending = False
         self.on_transfer: Callable[[SipEndpoint, str, SipEndpoint | None], bool] | None = None
         self.on_feature: Callable[[str, str, str], None] | None = None
         self.on_registration: Callable[[str, str, bool], None] | None = None
@@ -119,23 +125,36 @@ class SipLine:
         if self._flush is not None:
             self._flush()
 
+    def soon_flush(self) -> None:
+        """Send what a command produced once the caller's handler has returned (no re-entry into it)."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._defer(self._deferred_flush)
+
+    def _deferred_flush(self) -> None:
+        self._flush_pending = False
+        self.flush()
+
     def originate(
         self, number: str, caller_id: str, caller_name: str | None, control: CallControl
     ) -> Endpoint | None:
-        """Originator: ring extension `number`. None when no media leg is free (congestion)."""
+        """Originator: ring extension `number` on all its registered phones. None when there is no phone
+        to carry the call (unknown extension, nothing registered) or no free media leg: call control then
+        hunts on or retries, as for a line with no free channel."""
         self.control = control
-        if self.core.directory.get(number) is None:
+        if self.core.directory.get(number) is None or not self.core.registrar.contacts(
+            number, self.clock.now()
+        ):
+            log.info("extension %s has no registered phone", number)
             return None
         try:
             ref = self.core.place_call(number, caller_id, caller_name or "", self.clock.now())
         except RuntimeError as exc:
             log.warning("cannot call %s: %s", number, exc)
             return None
-        call = self.core.calls.get(ref)
-        leg = call.leg if call is not None else 0
-        ep = SipEndpoint(self, ref, leg, number, incoming=False)
+        ep = SipEndpoint(self, ref, self.core.leg_of(ref), number, incoming=False)
         self.endpoints[ref] = ep
-        self.flush()
+        self.soon_flush()  # events about this leg reach call control only after it has the leg
         return ep
 
     def handle(self, ev: Event) -> None:
@@ -158,8 +177,6 @@ class SipLine:
             return
         ep = self.endpoints.get(getattr(ev, "call", ""))
         if ep is None:
-            if isinstance(ev, CallEnded):
-                return  # a call ended before any endpoint existed (unregistered extension)
             return
         if isinstance(ev, CallProgress):
             ep.state = "ringing"

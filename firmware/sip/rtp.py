@@ -25,10 +25,12 @@ peer's reports parsed; `hub.stats(leg)` gives the figures the CDR keeps.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import struct
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -268,6 +270,7 @@ class MediaHub:
         self.tx_fill = np.zeros(max_legs, np.int32)
         self.is_alaw = np.ones(max_legs, bool)
         self.legs: dict[int, _Leg] = {}
+        self._free: deque[int] = deque(range(max_legs))
         self.overflows = 0
 
     # -- legs ------------------------------------------------------------------------------------------
@@ -275,12 +278,18 @@ class MediaHub:
     def open(self, config: LegConfig, now: float, leg: int | None = None) -> int:
         with self._lock:
             if leg is None:
-                free = np.flatnonzero(~self.active)
-                if free.size == 0:
+                # least recently freed first: a leg index (an engine row) is not reused while call
+                # control may still be clearing the call that had it
+                while self._free and self.active[self._free[0]]:
+                    self._free.popleft()
+                if not self._free:
                     raise RuntimeError("no free media leg")
-                leg = int(free[0])
+                leg = self._free.popleft()
             elif self.active[leg]:
                 raise RuntimeError(f"media leg {leg} already open")
+            else:
+                with contextlib.suppress(ValueError):
+                    self._free.remove(leg)
             self._reset_rx(leg)
             self.tx_fill[leg] = 0
             self.active[leg] = True
@@ -307,6 +316,7 @@ class MediaHub:
             stats = self._stats(leg)
             self.active[leg] = False
             self.legs.pop(leg, None)
+            self._free.append(leg)
             self._reset_rx(leg)
             return stats
 

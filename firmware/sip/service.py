@@ -54,7 +54,9 @@ class SipService:
         cfg.port = port
         self.core = SipCore(directory, self.hub, cfg, self.media.open, self.media.close, clock.now())
         self.server = SipServer(self.core, clock, host, port, rate=rate, burst=burst)
-        self.line = SipLine(self.core, control, clock, channel_base, flush=self.server.flush)
+        self.line = SipLine(
+            self.core, control, clock, channel_base, flush=self.server.flush, defer=self._soon
+        )
         self.server.on_event = self.line.handle
         self.media_port = SipMediaPort(self.hub, clock, self.media.send)
         self._pump: asyncio.Task | None = None
@@ -76,6 +78,12 @@ class SipService:
                 await self._pump
         await self.server.stop()
         self.media.close_all()
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(fn)
+        except RuntimeError:  # no loop running (not started yet): the next flush delivers it
+            pass
 
     def _on_dtmf(self, leg: int, events: list) -> None:
         self.core.media_events(leg, events)

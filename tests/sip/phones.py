@@ -204,13 +204,23 @@ class Phone:
 class World:
     """The box's core plus phones, joined by a lossless virtual network; time moves only when told."""
 
-    def __init__(self, core: SipCore) -> None:
+    def __init__(self, core: SipCore, clock=None) -> None:
         self.core = core
+        self.clock = clock  # when given (a VirtualClock), time is the clock's
+        self.on_event = None  # when given, core events go there instead of self.events
         self.phones: dict[tuple[str, int], Phone] = {}
-        self.now = 0.0
+        self._now = 0.0
         self.events: list = []
         self.ids = itertools.count(1000)
         self.drop_to: set[tuple[str, int]] = set()
+
+    @property
+    def now(self) -> float:
+        return self.clock.now() if self.clock is not None else self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._now = value
 
     def deliver(self, data: bytes, src: Peer) -> None:
         self.core.receive(data, src, self.now)
@@ -225,6 +235,8 @@ class World:
                 phone = self.phones.get(addr)
                 if phone is not None:
                     phone.on_datagram(item.data)
+            elif self.on_event is not None:
+                self.on_event(item)
             else:
                 self.events.append(item)
 
