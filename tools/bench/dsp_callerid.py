@@ -216,8 +216,8 @@ def _count(sent: list[list[CallerId]], ours: list[Any], ref: list[list[bytes]], 
 
 
 LOADS = {
-    "cadence": "ring cadence (1 caller ID per 6 s)",
-    "continuous": "continuous FSK (every channel, always)",
+    "cadence": "ring cadence",  # one caller ID per channel per 6 s ring cycle
+    "continuous": "continuous FSK",  # every channel demodulating all the time
 }
 
 
@@ -249,7 +249,7 @@ def bench(
                 ref_py.append(ref_channels * audio_s / dt)
             decoded = _count(sent, events, msgs, ref_channels)
         row = {
-            "name": f"callerid bell202 {LOADS[kind]}, {channels} ch",
+            "name": f"callerid bell202 {LOADS[kind]} ({channels} ch)",
             "ours_ch_per_core": statistics.median(ours),
             "ref_name": "spandsp adsi_rx",
             "ref_ch_per_core": statistics.median(ref),
