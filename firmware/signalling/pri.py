@@ -779,7 +779,7 @@ class PriSpan:
             # §5.8.3.2 e): a SETUP for a call reference in use (T303 retransmission) is ignored.
             log.debug("%s: call %d: repeated SETUP ignored", self.name, call.call_id)
             return
-        if mt in (MT.SETUP, MT.RESTART, MT.RESTART_ACKNOWLEDGE) or call.machine.next_state(peer, mt) is None:
+        if mt in (MT.RESTART, MT.RESTART_ACKNOWLEDGE) or call.machine.next_state(peer, mt) is None:
             if mt == MT.DISCONNECT and call.state in (S.RELEASE_REQUEST, S.DISCONNECT_REQUEST):
                 return  # clearing already under way; the standard says ignore
             if mt == MT.CONNECT_ACKNOWLEDGE:
