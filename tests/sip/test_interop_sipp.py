@@ -189,3 +189,22 @@ def test_box_calls_extension_audio_both_ways():
     assert abs(dominant_frequency(audio) - 1000.0) < 20
     assert rms_dbfs(audio) > -20  # 8000 peak tone is about -15 dBFS
     assert ep.stats is not None and ep.stats.packets_received > 50 and ep.stats.packets_sent > 50
+
+
+def test_tcp_register_and_call_with_early_media():
+    """Over TCP (RFC 3261 18.3 framing): REGISTER, then a call that gets 183 early media before 200."""
+
+    async def main():
+        double = AnsweringDouble()
+        svc = make_service(double)
+        await svc.start()
+        auth = ["-au", "1001", "-ap", "pw1001", "-t", "t1"]
+        rc, err = await sipp(svc, "register.xml", "-s", "1001", *auth)
+        assert rc == 0, err
+        rc, err = await sipp(svc, "bench_call.xml", "-s", "5003", "-set", "ext", "1001", *auth)
+        await svc.stop()
+        assert rc == 0, err
+        return double
+
+    double = run(main())
+    assert double.events[0][:3] == ("incoming", "1001", "5003")
