@@ -39,6 +39,7 @@ PROGRAMS: dict[str, tuple[list[str], list[str]]] = {
     "test_fxocard": (FXOCARD, []),
     # seeded fault storms on a line; `test_chaos FIRST_SEED N` replays or widens (12 seeds here)
     "test_chaos": (E1CARD, []),
+    "test_fxochaos": (FXOCARD, []),
     # the codec model against spandsp's G.711 (libspandsp-dev, installed by ./box)
     "test_g711": (["board/sim/g711.c"], ["-lspandsp"]),
     # the spidev backend against a fake spidev: the syscalls are intercepted at link time
