@@ -285,7 +285,9 @@ class EchoCanceller:
         ratio = ems / np.maximum(dms, 1e-3)
         loud = far_active & (dms > _ms_dbm0(-50.0))
         excess = (erle > 16.0) & (ratio > np.maximum(4.0 / np.maximum(erle, 1.0), 0.05)) & loud
-        worse = excess & (ratio > 0.5)
+        # (also: the residual is louder than the input, e.g. the echo path opened: test 5)
+        inject = (erle > 16.0) & (ems > 2.0 * dms) & (ems > _ms_dbm0(-50.0)) & (dms < 1e-3 * self._xms[:, 0])
+        worse = (excess & (ratio > 0.5)) | inject
         clean = ~excess & ~geigel & loud
         self._relearn = np.where(
             geigel,

@@ -111,8 +111,7 @@ def test_4_leak_rate(cases):
 
 def test_5_infinite_return_loss_does_not_inject(cases):
     r = g168.test_5(make, cases)
-    # never louder than what it would cancel, and shrinking
-    assert (r["lres"] <= r["lrin"] - 10.0).all(), r
+    assert r["pass"].all(), r
 
 
 def test_6_narrowband_no_divergence(cases):
