@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "acd": ("tools.acdcli:acd", "agents' states and waiting callers from the box's stored log"),
     "bench": ("tools.bench.cli", "run a benchmark from tools/bench (callbox bench NAME; no NAME lists them)"),
     "ivr": ("firmware.ivr.lint", "IVR flows: `callbox ivr lint FILE` (schema errors, usability warnings)"),
+    "cdr": ("firmware.storage.cli", "CDRs: `callbox cdr export --data DIR` (Asterisk Master.csv)"),
     "prompts": ("firmware.prompts.cli", "build IVR prompts from texts with espeak-ng (Mandarin, English)"),
     "demo": ("tools.demo", "the appliance on the simulated board with far ends and a live status view"),
     "q931": ("firmware.signalling.cli", "decode ISDN D-channel frames (Q.921/Q.931) given in hex"),

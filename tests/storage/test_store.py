@@ -119,3 +119,15 @@ def test_cdr_durable_under_sigkill(tmp_path: Path, repo_root: Path) -> None:
         missing = [u for u in acked if u not in have]
         assert not missing, f"lost acknowledged CDRs after kill -9: {missing[:5]}"
         store.close()
+
+
+def test_cdr_export_cli(tmp_path: Path, capsys) -> None:
+    from tools.cli import main
+
+    store = Store(tmp_path / "callbox.db")
+    store.write_cdr(make_cdr(1))
+    store.close()
+    assert main(["cdr", "export", "--data", str(tmp_path), "--gmt"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and '"ANSWERED"' in out
+    assert main(["cdr", "export", "--data", str(tmp_path / "nowhere")]) == 2
