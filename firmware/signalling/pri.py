@@ -496,8 +496,11 @@ class PriSpan:
         self.link_up = True
         for call in list(self.by_id.values()):
             # After a link failure (T309 running) or a reset of the link by the peer (§5.8.8/5.8.9), ask
-            # the peer where each surviving call stands; a peer that lost it answers with Null/RELEASE.
-            if call.t309_at is not None or (reestablished and call.state is S.ACTIVE):
+            # the peer where each surviving call stands (§5.8.8 makes this optional for calls still being
+            # set up; we ask, because a restarted peer that forgot a ringing call would otherwise leave it
+            # without a timer). A peer that lost the call answers STATUS Null or RELEASE COMPLETE 81.
+            clearing = call.state in (S.DISCONNECT_REQUEST, S.DISCONNECT_INDICATION, S.RELEASE_REQUEST)
+            if call.t309_at is not None or (reestablished and not clearing):
                 call.t309_at = None
                 msg = Message(MT.STATUS_ENQUIRY, call.cr, call.ours, [])
                 self._transmit(encode_message(msg), now)

@@ -407,3 +407,15 @@ def test_lossy_dchannel_retransmission_with_libpri(bench: Bench) -> None:
     assert not bench.ours.calls and all(c is None for c in bench.ours.owner.values())
     assert bench.ours.link.counters["retransmissions"] > 0 and bench.ours.link_up
     bench.ours.check_invariants()
+
+
+def test_restarted_libpri_forgets_a_ringing_call(bench: Bench) -> None:
+    """A call ringing at the far end (no Q.931 timer runs in Call Delivered) when libpri restarts: the link
+    reset makes us ask with STATUS ENQUIRY, the new libpri knows no such call, and the call is released."""
+    cid, ring = outgoing(bench)
+    bench.do("alert", ring.call, ring.channel)
+    assert bench.take(ev.Alerting)
+    bench.restart_peer()
+    bench.advance(5.0)
+    assert [e.call_id for e in bench.take(ev.Released)] == [cid]
+    assert not bench.ours.calls and all(c is None for c in bench.ours.owner.values())
