@@ -163,8 +163,15 @@ def test_bad_flow_rejected_running_config_stays(make_bed, tmp_path: Path) -> Non
     assert exc.value.field == "routes.0.queue" and exc.value.line is not None
 
 
+def assert_nothing_stuck(bed) -> None:
+    assert not bed.mgr.calls and not bed.mgr._by_channel
+    assert bed.pstn.busy_count == 0 and bed.phones.busy_count == 0
+    assert all(p.active == 0 for p in bed.engine.pools.values())
+    assert not bed.engine.play_active.any() and (bed.engine.src == bed.engine.silence_row).all()
+
+
 @pytest.mark.slow
-def test_endless_keys_and_hangup_at_any_moment_leave_nothing_stuck(make_bed) -> None:
+def test_endless_keys_leave_nothing_stuck(make_bed) -> None:
     bed = make_bed()
     bed.phones.add_phone("1000", PhoneBehaviour(answer_after=None))
     caller = bed.call_in("13812345678")
@@ -174,19 +181,31 @@ def test_endless_keys_and_hangup_at_any_moment_leave_nothing_stuck(make_bed) -> 
     assert bed.call_of(caller) is not None
     caller.far_hangup()
     bed.run(0.1)
-    for when in (0.0, 0.05, 0.5, 2.5, 9.0, 14.0, 25.0, 40.0):
+    assert_nothing_stuck(bed)
+
+
+def test_hangup_at_any_moment_leaves_nothing_stuck(make_bed) -> None:
+    bed = make_bed()
+    bed.phones.add_phone("1000", PhoneBehaviour(answer_after=None))
+    bed.phones.add_phone("1001", PhoneBehaviour(answer_after=1.0))
+    moments = (0.0, 0.05, 0.5, 2.5, 9.0, 14.0)
+    for when in moments:  # in the welcome, the menu, the menu's wait, ringing the operator
         leg = bed.call_in("13812345678")
         bed.run(when)
-        leg.press("1")
+        leg.press("0")
         bed.run(0.01)
         leg.far_hangup()
         bed.run(0.1)
+    vip = bed.call_in("13900000001")  # in a queue, then talking to an agent
+    bed.run(0.5)
+    vip.far_hangup()
+    vip2 = bed.call_in("13900000001")
+    bed.run(2.0)
+    assert bed.call_of(vip2).state == "up"
+    vip2.far_hangup()
     bed.run(30.0)
-    assert not bed.mgr.calls and not bed.mgr._by_channel
-    assert bed.pstn.busy_count == 0 and bed.phones.busy_count == 0
-    assert all(p.active == 0 for p in bed.engine.pools.values())
-    assert not bed.engine.play_active.any() and (bed.engine.src == bed.engine.silence_row).all()
-    assert bed.mgr.store.cdr_count() == 9
+    assert_nothing_stuck(bed)
+    assert bed.mgr.store.cdr_count() == len(moments) + 2
 
 
 def test_lint_warnings(tmp_path: Path) -> None:
