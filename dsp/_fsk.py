@@ -420,11 +420,14 @@ class FskReceiver:
         length += 1
         self._len[ch] = length
         complete = (length >= 3) & (length == self._buf[ch, 1].astype(np.int32) + 3)
-        for c, end in zip(ch[complete], when[complete], strict=True):
-            n = int(self._len[c])
-            frame = self._buf[c, :n]
-            self._len[c] = 0
-            if int(frame.sum(dtype=np.uint32)) % 256 != 0:
-                continue  # bad checksum: no message
-            self._msg_end[c] = int(end)
-            out.append(Message(int(c), bytes(frame[:-1]), int(self._msg_onset[c])))
+        if not complete.any():
+            return
+        done, ends, lens = ch[complete], when[complete], length[complete]
+        self._len[done] = 0
+        frames = self._buf[done]
+        total = np.where(np.arange(MAX_MESSAGE) < lens[:, None], frames, 0).sum(axis=1)
+        ok = total % 256 == 0  # a bad checksum gives no message
+        self._msg_end[done[ok]] = ends[ok].astype(np.int64)
+        onsets = self._msg_onset[done]
+        for i in np.flatnonzero(ok):
+            out.append(Message(int(done[i]), frames[i, : lens[i] - 1].tobytes(), int(onsets[i])))

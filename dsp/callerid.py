@@ -20,6 +20,7 @@ checksummed message reaches per-message Python here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,14 +192,16 @@ def parse_message(data: bytes) -> CallerId | None:
     # Plausibility on top of the checksum: an 8-bit sum lets 1 in 256 corrupted frames through.
     if when is not None and not _valid_when(when):
         return None
-    if number is not None and (not number or any(ch not in _NUMBER_CHARS for ch in number)):
+    if number is not None and _NUMBER.fullmatch(number) is None:
         return None
-    if name is not None and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+    if name is not None and _CONTROL.search(name) is not None:
         return None
     return CallerId(number=number, name=name, when=when, absence=absence)
 
 
 _NUMBER_CHARS = frozenset("0123456789*#+")
+_NUMBER = re.compile(r"[0-9*#+]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _valid_when(when: str) -> bool:
