@@ -45,6 +45,7 @@ from firmware.signalling.q931.codec import (
     encode_message,
 )
 from firmware.signalling.q931.state import (
+    COMPATIBLE,
     STATUS_NEUTRAL,
     TIMER_DEFAULTS,
     TRANSITIONS,
@@ -899,16 +900,25 @@ class PriSpan:
             call.state,
         )
         if st.state == 0:
+            # §5.8.11: the peer has no such call: release the call reference and the channel.
             self._drop(
                 call,
                 ce.value if ce.value != 30 else int(Cause.MESSAGE_NOT_COMPATIBLE_WITH_CALL_STATE),
                 "peer has no such call",
             )
-        elif call.state is S.RELEASE_REQUEST:
-            return
-        elif st.state == S.RELEASE_REQUEST and call.state is not S.RELEASE_REQUEST:
+        elif st.state not in COMPATIBLE[(self.role.value, int(call.state))]:
+            log.warning(
+                "%s: call %d: peer in state %d, we in %d: clearing (cause 101)",
+                self.name,
+                call.call_id,
+                st.state,
+                call.state,
+            )
             call.cause = int(Cause.MESSAGE_NOT_COMPATIBLE_WITH_CALL_STATE)
-            self._send(call, MT.RELEASE, [CauseIE(call.cause, self._location())], now)
+            cause_ie = CauseIE(call.cause, self._location())
+            if call.state in (S.RELEASE_REQUEST,):
+                return
+            self._send(call, MT.RELEASE, [cause_ie], now)
 
 
 _HANDLERS = {

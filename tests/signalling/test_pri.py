@@ -631,3 +631,26 @@ def test_status_diagnostics_name_the_problem(raw: RawEnd) -> None:
     raw.msg(MT.RESTART, 0, [RestartIndicator(0)])
     (r,) = raw.replies()
     assert (r.get(CauseIE).value, r.get(CauseIE).diagnostic) == (96, b"\x18")
+
+
+def test_status_compatibility(raw: RawEnd) -> None:
+    """§5.8.11: a STATUS whose state our own messages in flight explain is fine; another one clears (101)."""
+    from firmware.signalling.q931.state import COMPATIBLE
+
+    raw.setup(30, channel=3)
+    (inc,) = raw.span.events()
+    raw.span.proceeding(inc.call_id, raw.now)
+    raw.span.alert(inc.call_id, raw.now)
+    raw.pump()
+    raw.replies()
+    ours = raw.span.by_id[inc.call_id].state  # U7 / N4
+    behind = 6 if raw.span.role is Party.USER else 1  # the peer has not seen our answers yet
+    assert behind in COMPATIBLE[(raw.span.role.value, int(ours))]
+    raw.msg(MT.STATUS, 30, [CauseIE(30), CallState(behind)])
+    assert raw.replies() == [] and raw.span.by_id[inc.call_id].state is ours
+    raw.msg(MT.STATUS, 30, [CauseIE(30), CallState(10)])  # the peer thinks the call is up: it is not
+    (r,) = raw.replies()
+    assert (r.type, cause_of(r)) == (MT.RELEASE, 101)
+    raw.msg(MT.RELEASE_COMPLETE, 30, [])
+    assert raw.span.events() == [ev.Released(inc.call_id, 101)]
+    raw.span.check_invariants()

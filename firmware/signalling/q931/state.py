@@ -242,6 +242,32 @@ for _mt, _states in STATUS_NEUTRAL.items():
     for _st in _states:
         for _p in Party:
             _INDEX.setdefault((int(_st), _p.value, int(_mt)), _st)
+
+
+def _behind(us: Party, ours: CallState, steps: int = 4) -> set[int]:
+    """States from which our state is reached by messages *we* send, in up to `steps` transitions (never
+    through Null: a path through Null would be another call on the same reference)."""
+    found = {int(ours)}
+    frontier = {int(ours)}
+    for _ in range(steps):
+        frontier = {
+            int(st)
+            for st, row in TRANSITIONS.items()
+            for (sender, _mt), new in row.items()
+            if sender is us and int(new) in frontier and int(st) not in found and st is not S.NULL
+        }
+        found |= frontier
+    return found
+
+
+# §5.8.11: the states the peer may report in STATUS while we are in a given state. The D-channel delivers
+# in order, so by the time the peer's STATUS reaches us we have processed everything the peer sent
+# before it; the peer can only lag behind by the messages *we* sent that it had not yet received. Both
+# sides number states alike, so the compatible states are ours and those a few of our own messages away.
+COMPATIBLE: dict[tuple[str, int], frozenset[int]] = {
+    (us.value, int(ours)): frozenset(_behind(us, ours)) for us in Party for ours in CallState
+}
+
 _TIMER_INDEX: dict[tuple[str, int], str] = {(p.value, int(st)): t for (p, st), t in TIMER_ON_ENTRY.items()}
 
 
