@@ -321,7 +321,7 @@ class FskReceiver:
         base = phase + DECISION_OFFSET
         nxt = np.where(new, a0 - 1, self._next[idx])
         nxt = base + np.where(new, np.ceil((nxt - base) / period), np.round((nxt - base) / period)) * period
-        kmax = int(np.ceil(width / SPB * 1.04)) + 1
+        kmax = -(-(int(np.ceil(width / SPB * 1.04)) + 1) // UART_STEP) * UART_STEP
         t = nxt[:, None] + np.arange(kmax)[None, :] * period[:, None]  # (n, k) absolute tick times
         rel = t - (a0 - 1)  # position in dd
         valid = rel < width  # dd[i + 1] must exist
@@ -336,8 +336,7 @@ class FskReceiver:
         # UART: one table step per UART_STEP bits for all channels.
         nk = int(count.max(initial=0))
         steps = -(-nk // UART_STEP)
-        sym = np.pad(sym[:, :nk], ((0, 0), (0, steps * UART_STEP - nk)), constant_values=2)
-        code = sym.reshape(idx.size, steps, UART_STEP) @ _POW
+        code = sym[:, : steps * UART_STEP].reshape(idx.size, steps, UART_STEP) @ _POW  # past the end: 2
         state = self._state[idx].astype(np.intp)
         shift = self._shift[idx]
         idle = self._idle[idx]
@@ -389,7 +388,7 @@ class FskReceiver:
         """Characters (in time order per channel) to the message assemblers, one round per rank."""
         order = np.argsort(rows, kind="stable")
         rows, byte, gap, good, when = rows[order], byte[order], gap[order], good[order], when[order]
-        first = np.r_[True, rows[1:] != rows[:-1]]
+        first = np.concatenate(([True], rows[1:] != rows[:-1]))
         start_of = np.maximum.accumulate(np.where(first, np.arange(rows.size), 0))
         rank = np.arange(rows.size) - start_of
         for k in range(int(rank.max()) + 1):
