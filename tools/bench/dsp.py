@@ -273,7 +273,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         lo, hi = r.get("spread", (0, 0))
         print(
             f"  {r['name']}: ours {lo:,.0f}..{hi:,.0f} ch/core over repeats; "
-            f"reference state {r['ref_mem_per_channel_bytes']:,.0f} B/ch (RSS growth)"
+            f"reference state {r['ref_mem_per_channel_bytes']:,.0f} B/ch (malloc growth)"
         )
 
 
