@@ -38,6 +38,7 @@ class LoopLeg(Endpoint):
         self.inbound = False
         self.control: CallControl | None = None
         self.log: list[tuple[float, str]] = []
+        self.row = channel - net.engine_offset  # this leg's row on the network's own port
 
     # --- call control -> line ------------------------------------------------------------------
     def _note(self, what: str) -> None:
@@ -77,14 +78,14 @@ class LoopLeg(Endpoint):
             return
         use_inband = self.net.inband if inband is None else inband
         if use_inband:
-            self.net.port.send(self.channel, dtmf_buffer(digits))
+            self.net.port.send(self.row, dtmf_buffer(digits))
         else:
             for d in digits:
                 self.control.dtmf(self, d)
 
     def say(self, pcm: np.ndarray) -> None:
         if self.state != "down":
-            self.net.port.send(self.channel, pcm)
+            self.net.port.send(self.row, pcm)
 
     def far_hangup(self, cause: int = Cause.NORMAL) -> None:
         if self.state == "down" or self.control is None:
@@ -102,7 +103,7 @@ class LoopLeg(Endpoint):
             self.control.answered(self)
 
     def heard(self) -> np.ndarray:
-        return self.net.port.heard(self.channel)
+        return self.net.port.heard(self.row)
 
 
 class LoopNetwork:
@@ -118,8 +119,11 @@ class LoopNetwork:
         kind: str = "local",
         trunk: str | None = None,
         inband: bool = True,
+        engine_offset: int = 0,
     ) -> None:
+        """engine_offset: where the port's row 0 sits in the engine's array (StackedPort)."""
         self.port = port
+        self.engine_offset = engine_offset
         self.clock = clock
         self.rows = list(range(first, first + count))
         self.free_rows = list(reversed(self.rows))
@@ -141,16 +145,16 @@ class LoopNetwork:
             name = f"{self.prefix}-{row - self.rows[0] + 1}"
         else:
             name = f"{self.prefix}/{label}-{self._seq:08x}"
-        leg = LoopLeg(self, name, row, self.trunk, self.kind)
+        leg = LoopLeg(self, name, row + self.engine_offset, self.trunk, self.kind)
         self.legs[row] = leg
         self.port.capture(row, True)
         self.port.heard(row)  # start each leg with an empty capture
         return leg
 
     def free(self, leg: LoopLeg) -> None:
-        if self.legs.get(leg.channel) is leg:
-            del self.legs[leg.channel]
-            self.free_rows.append(leg.channel)
+        if self.legs.get(leg.row) is leg:
+            del self.legs[leg.row]
+            self.free_rows.append(leg.row)
 
     @property
     def busy_count(self) -> int:

@@ -100,3 +100,32 @@ class SyntheticPort:
 
     def write(self, codes: np.ndarray) -> None:
         self.written += codes.shape[1]
+
+
+class StackedPort:
+    """Several ports as one channel array: rows of the first, then the second's, ... (e.g. the board's
+    E1/FXO channels followed by rows for SIP legs or in-process agents)."""
+
+    def __init__(self, ports: list) -> None:
+        self.ports = ports
+        self.offsets = []
+        total = 0
+        for p in ports:
+            self.offsets.append(total)
+            total += int(p.channels)
+        self.channels = total
+        self._block: np.ndarray | None = None
+
+    def offset(self, index: int) -> int:
+        return self.offsets[index]
+
+    def read(self, n: int) -> np.ndarray:
+        if self._block is None or self._block.shape[1] != n:
+            self._block = np.empty((self.channels, n), dtype=np.uint8)
+        for p, off in zip(self.ports, self.offsets, strict=True):
+            self._block[off : off + p.channels] = p.read(n)
+        return self._block
+
+    def write(self, codes: np.ndarray) -> None:
+        for p, off in zip(self.ports, self.offsets, strict=True):
+            p.write(codes[off : off + p.channels])
