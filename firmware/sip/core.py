@@ -163,7 +163,11 @@ class CoreConfig:
     port: int = 5060
     transport: str = "UDP"
     realm: str | None = None  # default: the directory's
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    # Challenges sent, in order. RFC 8760 wants SHA-256 offered first, but SIPp 3.6 reads only the first
+    # challenge and baresip 1.0 (libre) fails when any challenge is SHA-256: MD5 alone by default; an
+    # extension whose phone does RFC 8760 gets `digest_algorithms: [SHA-256, MD5]` in its config. An
+    # Authorization computed with SHA-256 is accepted whenever a phone sends one.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     authenticate_invites: bool = True
     qualify_interval: float = 60.0  # OPTIONS to each registered contact; 0 disables
     max_calls: int = 1000

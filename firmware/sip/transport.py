@@ -6,9 +6,9 @@
     ...
     await server.stop()
 
-`MediaSockets` binds one UDP socket per media leg (an ephemeral port unless `rtp_ports` gives a range),
-feeds what arrives into the MediaHub and sends what the hub produces. It latches on the address media
-actually comes from (symmetric RTP), so phones behind NAT get their audio.
+`MediaSockets` binds a UDP socket pair per media leg, RTP on an even port and RTCP on the next (ephemeral
+unless `rtp_ports` gives a range), feeds what arrives into the MediaHub and sends what the hub produces. It
+latches on the address media actually comes from (symmetric RTP), so phones behind NAT get their audio.
 
 Floods: each source address has a token bucket (`rate` messages/s, `burst`); what is over it is dropped
 silently with a log line at most every few seconds per address, so one noisy phone cannot starve the
@@ -28,7 +28,7 @@ from board.clock import Clock
 
 from .core import Event, SipCore
 from .message import RemoteProtocolError, StreamFramer
-from .rtp import MediaHub
+from .rtp import MediaHub, is_rtcp
 from .transaction import Peer, Transmit
 
 log = logging.getLogger(__name__)
@@ -244,45 +244,72 @@ class MediaSockets:
         self.host = host
         self.rtp_ports = rtp_ports
         self.on_dtmf = on_dtmf or (lambda leg, evs: None)
-        self.socks: dict[int, socket.socket] = {}
+        self.socks: dict[int, tuple[socket.socket, socket.socket]] = {}  # leg -> (RTP, RTCP)
         self.latched: dict[int, tuple[str, int]] = {}
+        self.latched_rtcp: dict[int, tuple[str, int]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
     def open(self, leg: int) -> int:
-        """Bind (or keep) the socket of `leg`; returns its port for the SDP."""
-        sock = self.socks.get(leg)
-        if sock is not None:
-            return sock.getsockname()[1]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        if self.rtp_ports is None:
-            sock.bind((self.host, 0))
-        else:
-            base, top = self.rtp_ports
-            port = base + 2 * leg
-            if port > top:
-                sock.close()
-                raise RuntimeError(f"RTP port range {base}-{top} too small for leg {leg}")
-            sock.bind((self.host, port))
-        sock.setblocking(False)
-        self.socks[leg] = sock
+        """Bind (or keep) the sockets of `leg`: RTP on an even port, RTCP on the next (RFC 3550 11).
+        Returns the RTP port for the SDP."""
+        pair = self.socks.get(leg)
+        if pair is not None:
+            return pair[0].getsockname()[1]
+        pair = self._bind_pair(leg)
+        self.socks[leg] = pair
         self.latched.pop(leg, None)
+        self.latched_rtcp.pop(leg, None)
         loop = self._loop or asyncio.get_event_loop()
-        loop.add_reader(sock.fileno(), self._readable, leg, sock)
-        return sock.getsockname()[1]
+        for rtcp, sock in enumerate(pair):
+            loop.add_reader(sock.fileno(), self._readable, leg, sock, bool(rtcp))
+        return pair[0].getsockname()[1]
+
+    def _bind_pair(self, leg: int) -> tuple[socket.socket, socket.socket]:
+        if self.rtp_ports is not None:
+            base, top = self.rtp_ports
+            port = base - (base % 2) + 2 * leg
+            if port + 1 > top:
+                raise RuntimeError(f"RTP port range {base}-{top} too small for leg {leg}")
+            candidates = [port]
+        else:
+            candidates = []
+        for _ in range(64):
+            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                if candidates:
+                    rtp.bind((self.host, candidates[0]))
+                else:
+                    rtp.bind((self.host, 0))
+                    if rtp.getsockname()[1] % 2:
+                        raise OSError("odd port")
+                rtcp.bind((self.host, rtp.getsockname()[1] + 1))
+            except OSError:
+                rtp.close()
+                rtcp.close()
+                if candidates:
+                    raise
+                continue
+            rtp.setblocking(False)
+            rtcp.setblocking(False)
+            return rtp, rtcp
+        raise RuntimeError("no free even/odd UDP port pair for RTP/RTCP")
 
     def close(self, leg: int) -> None:
-        sock = self.socks.pop(leg, None)
+        pair = self.socks.pop(leg, None)
         self.latched.pop(leg, None)
-        if sock is None:
+        self.latched_rtcp.pop(leg, None)
+        if pair is None:
             return
         loop = self._loop or asyncio.get_event_loop()
-        loop.remove_reader(sock.fileno())
-        sock.close()
+        for sock in pair:
+            loop.remove_reader(sock.fileno())
+            sock.close()
 
-    def _readable(self, leg: int, sock: socket.socket) -> None:
+    def _readable(self, leg: int, sock: socket.socket, rtcp: bool) -> None:
         for _ in range(64):
             try:
                 data, addr = sock.recvfrom(2048)
@@ -291,20 +318,26 @@ class MediaSockets:
             except OSError as exc:
                 log.debug("leg %d: %s", leg, exc)
                 return
-            self.latched.setdefault(leg, (addr[0], addr[1]))
+            (self.latched_rtcp if rtcp else self.latched).setdefault(leg, (addr[0], addr[1]))
             events = self.hub.receive(leg, data, self.clock.now())
             if events:
                 self.on_dtmf(leg, events)
 
     def send(self, packets: list[tuple[int, bytes]]) -> None:
         for leg, data in packets:
-            sock = self.socks.get(leg)
+            pair = self.socks.get(leg)
             st = self.hub.legs.get(leg)
-            if sock is None or st is None:
+            if pair is None or st is None:
                 continue
-            dest = self.latched.get(leg) or st.config.remote
-            if dest[1] == 9 or dest[0] in ("0.0.0.0", "::"):
+            remote = st.config.remote
+            if remote[1] == 9 or remote[0] in ("0.0.0.0", "::"):
                 continue
+            if is_rtcp(data):
+                sock = pair[1]
+                dest = self.latched_rtcp.get(leg) or (remote[0], remote[1] + 1)
+            else:
+                sock = pair[0]
+                dest = self.latched.get(leg) or remote
             try:
                 sock.sendto(data, dest)
             except OSError as exc:
