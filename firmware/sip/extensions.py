@@ -15,8 +15,8 @@
         voicemail: "1001"
         follow_me: "013800138000"
         max_contacts: 5
-        digest_algorithms: [MD5]        # optional: challenge order for phones that read only the first
-                                        # WWW-Authenticate (SIPp, older phones); default SHA-256, MD5
+        digest_algorithms: [SHA-256, MD5]  # optional: challenge order for a phone that does RFC 8760;
+                                        # default: the box's (MD5 only, see firmware.sip.core.CoreConfig)
 
 `python -m firmware.sip.extensions NUMBER PASSWORD [REALM]` prints the ha1 mapping to paste in.
 Errors carry file, line and field (firmware.config).
