@@ -126,3 +126,25 @@ def test_pri_caller_through_the_board_to_an_agent(world_app) -> None:
     assert not app.mgr.calls and agent.state == "down"
     st = app.status()
     assert st["spans"][1]["link"] and st["calls"] == 0
+
+
+def test_realtime_appliance_runs_and_stops(tmp_path: Path, prompt_dir: Path) -> None:
+    import time
+
+    from board.clock import RealClock
+    from board.description import simple_board
+    from board.sim.board import SimBoard
+    from firmware.calls.appliance import Appliance
+
+    board = SimBoard(simple_board(1, 2), tmp_path / "run")
+    app = Appliance(board, tmp_path / "data", clock=RealClock(), prompt_dirs=[prompt_dir], realtime=True)
+    try:
+        app.start()
+        time.sleep(0.5)
+        st = app.status()
+        assert st["tick"]["ticks"] >= 20
+        assert st["spans"][1]["aligned"] is False and "LOS" in st["spans"][1]["alarms"]  # no cable
+        assert st["fxo"] == ["idle", "idle"]
+    finally:
+        app.close()
+        board.close()
