@@ -59,15 +59,13 @@ _ONSET_PEAK = float(np.sqrt(2.0 * dbm0_to_mean_square(CARRIER_DBM0)))
 
 # UART as a table. States: 0 idle after mark (a space is a start bit), 1 idle after a framing error (wait for
 # mark), 2..9 waiting for data bit 0..7, 10 waiting for the stop bit. Symbols: 0 space, 1 mark, 2 no bit.
-# The one-bit machine below is compiled into tables that take UART_STEP bits at a time (at most one character
-# can end and one start within 4 bits), so a chunk's ~13 bits take 4 table steps for all channels at once.
+# The one-bit machine below is compiled into tables that take UART_STEP bits at a time, so a chunk's ~27 bits
+# take 4 table lookups for all channels at once.
 _NEXT1 = np.zeros(33, dtype=np.intp)
 _DATA1 = np.zeros(33, dtype=np.int32)  # bit to OR into the character
 _START1 = np.zeros(33, dtype=bool)
 _IDLE1 = np.zeros(33, dtype=np.int32)  # one more idle mark bit
-_END1 = np.zeros(
-    33, dtype=np.int8
-)  # 1 stop bit seen (character complete), 2 stop bit missing (framing error)
+_END1 = np.zeros(33, dtype=np.int8)  # 1 stop bit seen (character complete), 2 missing (framing error)
 for _s in range(11):
     _NEXT1[_s * 3 + 2] = _s
     if _s <= 1:
@@ -82,33 +80,37 @@ for _s in range(11):
         _NEXT1[_s * 3 + 1], _END1[_s * 3 + 1] = 0, 1
         _NEXT1[_s * 3 + 0], _END1[_s * 3 + 0] = 1, 2
 
-UART_STEP = 4
+UART_STEP = 8
 DEMOD_GROUP = 128  # channels demodulated together (work buffers of about 350 kB stay in cache)
+
+
+def _compile_uart(step: int) -> tuple[np.ndarray, ...]:
+    """Tables over (state, `step` symbols) from the one-bit machine, run for all entries at once. Within 8
+    bits at most one character can end (it takes 10) and at most one start (after any end)."""
+    nsym = 3**step
+    entries = np.arange(11 * nsym)
+    state = entries // nsym
+    code = entries % nsym
+    pre = np.zeros(entries.size, dtype=np.int32)
+    post = np.zeros(entries.size, dtype=np.int32)
+    start = np.zeros(entries.size, dtype=bool)
+    idle = np.zeros(entries.size, dtype=np.int32)
+    end = np.zeros(entries.size, dtype=np.int8)
+    for i in range(step):
+        k = state * 3 + (code // 3 ** (step - 1 - i)) % 3
+        ended = end > 0
+        pre |= np.where(ended, 0, _DATA1[k])
+        post |= np.where(ended, _DATA1[k], 0)
+        start |= _START1[k]
+        idle += np.where(start, 0, _IDLE1[k])
+        end = np.where(_END1[k] > 0, _END1[k], end).astype(np.int8)
+        state = _NEXT1[k]
+    return state.astype(np.intp), pre, post, start, idle, end
+
+
 _NSYM = 3**UART_STEP
 _POW = 3 ** np.arange(UART_STEP - 1, -1, -1)
-_NEXT = np.zeros(11 * _NSYM, dtype=np.intp)
-_PRE = np.zeros(11 * _NSYM, dtype=np.int32)  # data bits of the character in progress
-_POST = np.zeros(11 * _NSYM, dtype=np.int32)  # data bits of a character started after one ended
-_START = np.zeros(11 * _NSYM, dtype=bool)
-_IDLE = np.zeros(11 * _NSYM, dtype=np.int32)  # idle mark bits (before the start bit, if one is seen)
-_END = np.zeros(11 * _NSYM, dtype=np.int8)
-for _s in range(11):
-    for _code in range(_NSYM):
-        _state, _ended = _s, False
-        _i = _s * _NSYM + _code
-        for _sym in (_code // _POW) % 3:
-            _k = _state * 3 + int(_sym)
-            if _ended:
-                _POST[_i] |= _DATA1[_k]
-            else:
-                _PRE[_i] |= _DATA1[_k]
-            _START[_i] |= _START1[_k]
-            if not _START[_i]:
-                _IDLE[_i] += _IDLE1[_k]
-            if _END1[_k]:
-                _END[_i], _ended = _END1[_k], True
-            _state = int(_NEXT1[_k])
-        _NEXT[_i] = _state
+_NEXT, _PRE, _POST, _START, _IDLE, _END = _compile_uart(UART_STEP)
 
 
 @dataclass(frozen=True)
