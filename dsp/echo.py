@@ -109,8 +109,8 @@ class EchoCanceller:
         self._px_ring = np.zeros((c, p, f), np.float32)  # |X|^2 per partition, to keep _pxs a window sum
         self._pos = 0  # samples of the current block received (same for every channel)
         self._rot = 1  # next partition to constrain in rotation
-        # channels per chunk of the big (channels, partitions, bins) passes: about 256 KiB of W each
-        self._chunk = max(1, (256 * 1024) // (p * f * 8))
+        # channels per chunk of the big (channels, partitions, bins) passes: about 512 KiB of W each
+        self._chunk = max(1, (512 * 1024) // (p * f * 8))
         self._tmp = np.empty((min(c, self._chunk), p, f), np.complex64)
         self._nblk = 0
         self._xms = np.zeros((c, p + 1), np.float32)  # per-block far mean square over the tail
@@ -125,6 +125,8 @@ class EchoCanceller:
         self._bg = np.full(c, _ms_dbm0(-80.0), np.float32)  # near-end background noise mean square
         self._cn = np.zeros((c, b), np.float32)  # comfort noise for the current block
         self._rng = np.random.default_rng(seed)
+        self._noise = self._rng.standard_normal(8192 + b, dtype=np.float32)
+        self._ar_b = np.arange(b)
         # tone disabler state
         n_sub = b // _TD_SUB
         t = np.arange(b)
@@ -303,7 +305,8 @@ class EchoCanceller:
         self._dt_hang = np.where(dt, 3, np.maximum(self._dt_hang - 1, 0)).astype(np.int32)
         dtalk = self._dt_hang > 0
         # ---- far power per bin over the tail (normalisation)
-        px = (x.real * x.real + x.imag * x.imag).astype(np.float32)
+        xf = x.view(np.float32).reshape(c, self._f, 2)
+        px = np.einsum("cfi,cfi->cf", xf, xf)
         slot = h  # oldest slot gets replaced: keep a window sum in float64
         self._pxs += px - self._px_ring[:, slot]
         self._px_ring[:, slot] = px
@@ -368,7 +371,9 @@ class EchoCanceller:
         self._bg = np.where(quiet, 0.8 * self._bg + 0.2 * ems, np.minimum(self._bg, ems)).astype(np.float32)
         self._g_hang = np.where(geigel, 3, np.maximum(self._g_hang - 1, 0)).astype(np.int32)
         self._suppress = self._nlp_on & far_active & (self._g_hang == 0)
-        self._cn = self._rng.standard_normal((c, b), dtype=np.float32) * np.sqrt(self._bg)[:, None]
+        # comfort noise: a random stretch of a stored Gaussian sequence per channel, at the background level
+        start = self._rng.integers(0, self._noise.size - b, size=c)
+        self._cn = self._noise[start[:, None] + self._ar_b] * np.sqrt(self._bg)[:, None]
         # ---- slide the far window
         self._xwin[:, :b] = xcur
         self._xwin[:, b:] = 0.0
