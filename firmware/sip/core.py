@@ -702,6 +702,9 @@ class SipCore:
         dialog = self._dialog_of(call)
         tag = dialog.local_tag if dialog else None
         self._reply(ev, 200, now, tag=tag)
+        if call.incoming and call.state in ("offered", "early") and call.server_key and call.invite:
+            # BYE in an early dialog (RFC 3261 15.1.2): the pending INVITE gets its 487
+            self._respond(call.server_key, make_response(call.invite, 487, "", tag), now)
         self._end(call, NORMAL_CLEARING, None, True, now, send=False)
 
     def _on_cancel(self, ev: RequestReceived, now: float) -> None:

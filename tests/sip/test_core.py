@@ -296,3 +296,15 @@ def test_malformed_request_answered_400_and_garbage_ignored(world):
     world.deliver(b"SIP/2.0 200 OK\r\n\r\n", alice.peer)
     assert world.core.counters["malformed"] == 3
     assert world.core.counters.get("internal_errors", 0) == 0
+
+
+def test_bye_in_early_dialog_answers_the_invite_487(world):
+    alice = Phone(world, "1001", "pw1", 6001)
+    invite, _ = alice.call("5000")
+    call = world.of(IncomingCall)[0].call
+    world.core.ringing(call, world.now)
+    ringing = alice.last(Response, 180)
+    alice.send(alice.in_dialog(invite, ringing, "BYE"))
+    assert alice.last(Response, 200, "BYE") is not None
+    assert alice.last(Response, 487, "INVITE") is not None
+    assert world.of(CallEnded)[0].call == call
