@@ -208,3 +208,38 @@ def test_tcp_register_and_call_with_early_media():
 
     double = run(main())
     assert double.events[0][:3] == ("incoming", "1001", "5003")
+
+
+def test_blind_transfer_by_refer():
+    async def main():
+        double = AnsweringDouble()
+        svc = make_service(double)
+        transfers = []
+
+        def on_transfer(ep, target, replaces):
+            transfers.append((ep.number, target, replaces))
+            return True
+
+        svc.line.on_transfer = on_transfer
+        await svc.start()
+        rc, err = await sipp(
+            svc,
+            "uac_refer.xml",
+            "-s",
+            "5000",
+            "-set",
+            "ext",
+            "1001",
+            "-set",
+            "target",
+            "1002",
+            "-au",
+            "1001",
+            "-ap",
+            "pw1001",
+        )
+        await svc.stop()
+        assert rc == 0, err
+        return transfers
+
+    assert run(main()) == [("1001", "1002", None)]
