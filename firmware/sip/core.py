@@ -1199,6 +1199,38 @@ class SipCore:
             if self.by_call_id.get(cid) is call:
                 del self.by_call_id[cid]
 
+    def status(self, now: float) -> dict:
+        """What a console `sip show ...` prints: registrations, calls, counters."""
+        regs = [
+            {
+                "extension": b.extension,
+                "contact": b.contact,
+                "address": f"{b.peer.transport} {b.peer.host}:{b.peer.port}",
+                "expires_in": round(b.expires_at - now),
+            }
+            for ext in sorted(self.registrar.bindings)
+            for b in self.registrar.contacts(ext, now)
+        ]
+        calls = [
+            {
+                "call": c.ref,
+                "direction": "in" if c.incoming else "out",
+                "extension": c.extension,
+                "state": c.state,
+                "leg": c.leg,
+                "codec": c.negotiated.codec if c.negotiated else None,
+                "held": c.held_by_remote or c.held_by_us,
+            }
+            for c in self.calls.values()
+            if not c.ended
+        ]
+        return {
+            "registrations": regs,
+            "calls": calls,
+            "transactions": len(self.transactions),
+            "counters": dict(self.counters),
+        }
+
     # ------------------------------------------------------------------------------------------------
     # time
 

@@ -308,3 +308,23 @@ def test_bye_in_early_dialog_answers_the_invite_487(world):
     assert alice.last(Response, 200, "BYE") is not None
     assert alice.last(Response, 487, "INVITE") is not None
     assert world.of(CallEnded)[0].call == call
+
+
+def test_status_for_the_console(world):
+    alice = Phone(world, "1001", "pw1", 6001)
+    alice.register()
+    call, _, _ = answered_call(world, alice)
+    st = world.core.status(world.now)
+    assert st["registrations"][0]["extension"] == "1001"
+    assert st["registrations"][0]["address"] == "UDP 127.0.0.1:6001"
+    assert st["calls"] == [
+        {
+            "call": call,
+            "direction": "in",
+            "extension": "1001",
+            "state": "answered",
+            "leg": st["calls"][0]["leg"],
+            "codec": "PCMA",
+            "held": False,
+        }
+    ]
