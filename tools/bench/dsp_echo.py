@@ -144,9 +144,9 @@ def bench(seconds: float = 3.0) -> list[dict[str, Any]]:
     ref = statistics.median(ref_rates)
     return [
         {
-            "name": f"echo canceller {TAIL_MS} ms (PBFDAF, {CHANNELS} ch per call)",
+            "name": f"echo canceller {TAIL_MS} ms ({CHANNELS} ch/call)",
             "ours_ch_per_core": ours,
-            "ref_name": f"speexdsp speex_echo_cancellation {TAIL_MS} ms, frame {TICK}",
+            "ref_name": f"speexdsp echo {TAIL_MS} ms, frame {TICK}",
             "ref_ch_per_core": ref,
             "mem_per_channel_bytes": peak / CHANNELS,
             "ref_mem_per_channel_bytes": ref_mem,
