@@ -59,6 +59,13 @@ class SipEndpoint(Endpoint):
         self.state = "ringing" if incoming else "dialing"
         self.stats = None  # LegStats once the leg ended (RTP figures for the CDR)
 
+    @property
+    def out_of_band_dtmf(self) -> bool:
+        """True when the phone negotiated RFC 4733 telephone-event; otherwise its digits come in-band and
+        call control should run the engine's DTMF detector on this leg's channel."""
+        call = self.line.core.calls.get(self.ref)
+        return bool(call and call.negotiated and call.negotiated.dtmf_pt is not None)
+
     def _do(self, fn: Callable[[str, float], None]) -> None:
         try:
             fn(self.ref, self.line.clock.now())

@@ -107,3 +107,18 @@ def test_unregistered_agent_is_skipped_not_stuck(box):
     # nobody is registered: every agent leg ends at once (cause 20); the caller waits in the queue
     assert call is not None and call.b is None
     assert not line.endpoints
+
+
+def test_endpoint_tells_whether_dtmf_comes_out_of_band(box):
+    tb, world, line = box
+    alice = Phone(world, "1001", "pw1", 6001)
+    for ext in ("1002", "1003"):
+        callee = Phone(world, ext, f"pw{ext[-1]}", 6000 + int(ext[-1]))
+        callee.register()
+        callee.auto_answer = "ring"
+    no4733 = alice.sdp().replace(" 101\r\n", "\r\n").replace("a=rtpmap:101 telephone-event/8000\r\n", "")
+    no4733 = no4733.replace("a=fmtp:101 0-15\r\n", "")
+    alice.call("1002", body=no4733)
+    alice.call("1003")
+    eps = sorted((ep for ep in line.endpoints.values() if ep.incoming), key=lambda e: e.ref)
+    assert [ep.out_of_band_dtmf for ep in eps] == [False, True]
