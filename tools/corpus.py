@@ -140,11 +140,12 @@ def build(directory: Path | None = None, minutes: float = 30.0, seed: int = 2024
     directory = Path(directory) if directory else default_dir()
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / "manifest.json"
-    manifest = (
-        json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"seed": seed, "files": []}
-    )
-    if manifest.get("seed") != seed:
-        raise ValueError(f"{directory} holds a corpus built with seed {manifest.get('seed')}, not {seed}")
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    if manifest.get("version") != VERSION or manifest.get("seed") != seed:
+        # another generator version or seed: start again (only our own minute files are removed)
+        for f in manifest.get("files", []):
+            (directory / f["file"]).unlink(missing_ok=True)
+        manifest = {"version": VERSION, "seed": seed, "files": []}
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (apt install espeak-ng)")
     words = _english_text()
