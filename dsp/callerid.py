@@ -349,6 +349,8 @@ class CallerIdSender:
         dtmf_on_ms: float = 70.0,
         dtmf_off_ms: float = 70.0,
         baud: float = BAUD,
+        freq_error: float = 0.0,
+        twist_db: float = 0.0,
     ) -> None:
         _check_standard(standard)
         if not -60.0 <= level_dbm0 <= 3.0:
@@ -370,6 +372,10 @@ class CallerIdSender:
         if not BAUD * 0.95 <= baud <= BAUD * 1.05:
             raise ValueError(f"caller ID baud rate {baud} too far from {BAUD}")
         self.baud = float(baud)
+        if abs(freq_error) > 0.05 or abs(twist_db) > 20.0:
+            raise ValueError("caller ID freq_error must be within 5 % and twist_db within 20 dB")
+        self.freq_error = float(freq_error)  # fractional error of both tones (GR-30 allows 1 %)
+        self.twist_db = float(twist_db)  # space level minus mark level, dB
 
     def frame(self, cid: CallerId, fmt: str = "mdmf") -> bytes:
         """The data message with its checksum ("sdmf" or "mdmf")."""
@@ -402,10 +408,11 @@ class CallerIdSender:
         bits = self.bits(data)
         n = int(np.ceil(len(bits) * SAMPLE_RATE / self.baud))
         which = bits[np.minimum((np.arange(n) * self.baud // SAMPLE_RATE).astype(np.int64), len(bits) - 1)]
-        freq = np.where(which == 1, mark, space)
+        freq = np.where(which == 1, mark, space) * (1.0 + self.freq_error)
         phase = 2.0 * np.pi * np.cumsum(freq) / SAMPLE_RATE
         amp = float(dbm0_to_amplitude(self.level_dbm0))
-        return np.round(amp * np.sin(phase - phase[0])).astype(np.int16)
+        amp = np.where(which == 1, amp, amp * 10.0 ** (self.twist_db / 20.0))
+        return np.clip(np.round(amp * np.sin(phase - phase[0])), -32768, 32767).astype(np.int16)
 
     def _dtmf_signal(self, digits: str) -> np.ndarray:
         from dsp import tones

@@ -180,6 +180,21 @@ def test_sender_clock_one_percent_off(standard: str, baud: float) -> None:
     ]
 
 
+@pytest.mark.parametrize("standard", ["bell202", "v23"])
+def test_tone_frequency_error_and_twist(standard: str) -> None:
+    # GR-30 / EN 300 659 senders: tones within 1 % (Bell 202 +-12/22 Hz), mark/space levels up to 6 dB apart.
+    senders = [
+        CallerIdSender(standard, level_dbm0=-30.0, freq_error=0.01),
+        CallerIdSender(standard, level_dbm0=-30.0, freq_error=-0.01),
+        CallerIdSender(standard, level_dbm0=-30.0, twist_db=6.0),
+        CallerIdSender(standard, level_dbm0=-30.0, twist_db=-6.0),
+        CallerIdSender(standard, level_dbm0=-4.0),  # loud end of GR-30's receiver range
+    ]
+    x = place([s.signal(FULL) for s in senders], [100] * len(senders))
+    events = run(CallerIdReceiver(len(senders), standard), x)
+    assert sorted((e.channel, e.value) for e in events) == [(i, FULL) for i in range(len(senders))]
+
+
 def test_short_preamble_as_spandsp_sends_it() -> None:
     # No channel seizure and a short mark (ETSI allows CLIP without seizure during a call).
     sender = CallerIdSender("v23", level_dbm0=-20.0, seizure_bits=0, mark_bits=55)
