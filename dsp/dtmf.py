@@ -1,14 +1,15 @@
 """DTMF receiver (ITU-T Q.23/Q.24), vectorised across all channels.
 
 Test procedure: the Mitel CM7291-style suite as spandsp's `dtmf_rx_tests.c` builds it, plus the stricter
-Q.24 points (tests/dsp/test_dtmf*.py; `python -m tests.dsp.dtmf_suite` prints the figures).
+Q.24 points (tests/dsp/test_dtmf*.py; `python -m tools.bench.dsp_dtmf` prints the figures).
 
 How it works
 ------------
 The signal of every channel is cut into sub-blocks of S = 40 samples (5 ms) on one grid shared by all
 channels. One matrix product turns each sub-block into its complex DFT at the eight DTMF frequencies
 (16 real multiply-adds per sample, done by BLAS for all channels at once). Three consecutive sub-blocks,
-phase-rotated and summed, give the DFT over a 120-sample (15 ms) window every 5 ms; 120 samples puts
+summed (their phase is referenced to the stream start), give the DFT over a 120-sample (15 ms) window
+every 5 ms; 120 samples puts
 the leakage of a row tone into the column bins (and back) near a null of the rectangular window.
 
 A window is *valid* for key (row r, column c) when, for the strongest row and column bins:
