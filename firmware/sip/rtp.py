@@ -271,6 +271,8 @@ class MediaHub:
         self.is_alaw = np.ones(max_legs, bool)
         self.legs: dict[int, _Leg] = {}
         self._free: deque[int] = deque(range(max_legs))
+        self._pending: list[tuple[int, int, bool, bytes]] = []  # (leg, ts, A-law?, payload) this tick
+        self._pending_keys: set[tuple[int, int]] = set()
         self.overflows = 0
 
     # -- legs ------------------------------------------------------------------------------------------
@@ -321,6 +323,7 @@ class MediaHub:
             return stats
 
     def _reset_rx(self, leg: int) -> None:
+        self._resync(leg)
         self.filled[leg] = False
         self.ring[leg] = 0
         self.started[leg] = False
@@ -386,26 +389,31 @@ class MediaHub:
     def _resync(self, leg: int) -> None:
         self.filled[leg] = False
         self.started[leg] = False
+        if any(item[0] == leg for item in self._pending):
+            self._pending = [item for item in self._pending if item[0] != leg]
+            self._pending_keys = {(item[0], item[1]) for item in self._pending}
 
     def _push_audio(self, leg: int, st: _Leg, pkt: RtpPacket) -> None:
+        """Place one packet's samples by timestamp. Only the bookkeeping happens here; the samples are
+        decoded and written for all packets of a tick at once when `pull` runs (`_flush_pending`)."""
         n = len(pkt.payload)
         if n == 0 or n > self.capacity // 2:
             st.stats.bad += 1
             return
-        codes = np.frombuffer(pkt.payload, np.uint8)
-        pcm = g711.alaw_decode(codes) if pkt.pt == 8 else g711.ulaw_decode(codes)
         ts = pkt.ts
         if not self.started[leg]:
             self.started[leg] = True
             self.read_ts[leg] = ts - self.target
             self.newest[leg] = ts
             self.depth[leg] = self.target
-        delta = _signed32(ts - int(self.read_ts[leg]))
-        ahead = _signed32(int(self.newest[leg]) - int(self.read_ts[leg]))
+        read = int(self.read_ts[leg])
+        delta = _signed32(ts - read)
+        ahead = _signed32(int(self.newest[leg]) - read)
         if delta < 0:
             if ahead <= 0:
                 # buffer ran dry: the peer paused or jumped back; re-anchor playout on this packet
-                self.filled[leg] = False
+                self._resync(leg)
+                self.started[leg] = True
                 self.read_ts[leg] = ts - self.target
                 self.newest[leg] = ts
                 delta = self.target
@@ -414,17 +422,47 @@ class MediaHub:
                 return
         if delta + n > self.capacity - 2 * TICK:
             # too far ahead (a timestamp jump): start again from this packet
-            self.filled[leg] = False
+            self._resync(leg)
+            self.started[leg] = True
             self.read_ts[leg] = ts - self.target
             self.newest[leg] = ts
             self.overflows += 1
-        idx = (ts + np.arange(n)) & (self.capacity - 1)
-        if self.filled[leg, idx[0]] and self.filled[leg, idx[-1]]:
+        key = (leg, ts)
+        mask = self.capacity - 1
+        if key in self._pending_keys or (
+            self.filled[leg, ts & mask] and self.filled[leg, (ts + n - 1) & mask]
+        ):
             st.stats.duplicates += 1
-        self.ring[leg, idx] = pcm
-        self.filled[leg, idx] = True
+            return
+        self._pending.append((leg, ts, pkt.pt == 8, pkt.payload))
+        self._pending_keys.add(key)
         if _signed32(ts + n - int(self.newest[leg])) > 0:
             self.newest[leg] = ts + n
+
+    def _flush_pending(self) -> None:
+        """Decode and write every packet received since the last tick, vectorised per payload size."""
+        pending, self._pending = self._pending, []
+        self._pending_keys.clear()
+        groups: dict[int, list[tuple[int, int, bool, bytes]]] = {}
+        for item in pending:
+            groups.setdefault(len(item[3]), []).append(item)
+        mask = self.capacity - 1
+        for n, items in groups.items():
+            k = len(items)
+            legs = np.fromiter((i[0] for i in items), np.intp, k)
+            ts = np.fromiter((i[1] for i in items), np.int64, k)
+            alaw = np.fromiter((i[2] for i in items), bool, k)
+            codes = np.frombuffer(b"".join(i[3] for i in items), np.uint8).reshape(k, n)
+            if alaw.all():
+                pcm = g711.alaw_decode(codes)
+            elif not alaw.any():
+                pcm = g711.ulaw_decode(codes)
+            else:
+                pcm = np.where(alaw[:, None], g711.alaw_decode(codes), g711.ulaw_decode(codes))
+            idx = (ts[:, None] + np.arange(n)[None, :]) & mask
+            rows = legs[:, None]
+            self.ring[rows, idx] = pcm
+            self.filled[rows, idx] = True
 
     def _receive_event(self, leg: int, st: _Leg, pkt: RtpPacket) -> list[DtmfEvent]:
         try:
@@ -481,6 +519,8 @@ class MediaHub:
         del now
         cap_mask = self.capacity - 1
         with self._lock:
+            if self._pending:
+                self._flush_pending()
             rows = np.flatnonzero(self.active & self.started)
             out = np.zeros((self.max_legs, TICK), np.int16)
             if rows.size == 0:
