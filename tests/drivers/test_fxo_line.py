@@ -174,3 +174,15 @@ def test_bad_fxo_messages_are_counted_not_fatal(make_world):
     assert w.board.line_counters("fxo", 1).bad_messages == 4
     w.run(0.2)
     assert w.board.fxo.port(1).status().battery  # good messages still work
+
+
+def test_event_timestamps_map_onto_the_clock(make_world):
+    w = make_world(spans=0, ports=4)
+    w.run(1.0)
+    w.board.fxo.events()
+    t_lost = w.tick_time(w.ticks)
+    w.co[0].line.set_battery(t_lost, False)
+    events = run_collect(w, 0.5)
+    lost = [e for e in events if e.kind == "battery_lost"]
+    assert len(lost) == 1
+    assert t_lost <= w.card_time(lost[0].timestamp) <= t_lost + 0.1  # debounce (20 ms) + one tick

@@ -53,6 +53,10 @@ class World:
     def tick_time(self, k: int) -> float:
         return self.start + k * self.period
 
+    def card_time(self, samples: int) -> float:
+        """Clock time of a card timestamp (an FxoEvent.timestamp, 8 kHz since the board started)."""
+        return self.start + samples / 8000
+
     def tick(self) -> None:
         now = self.tick_time(self.ticks)
         for end in self.e1:
