@@ -160,6 +160,7 @@ class SimBoard:
     ) -> None:
         self.desc = desc
         self.tick_frames = tick_frames
+        self._stop = threading.Event()
         self.rundir = Path(rundir)
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.frames = 0  # card oscillator frames (samples) since start
@@ -221,7 +222,6 @@ class SimBoard:
             for i, line in enumerate(lines):
                 self._fds[line.listener.fileno()] = (line, kind, i)
                 self._poll.register(line.listener, select.POLLIN)
-        self._stop = threading.Event()
 
     # ---- one tick -----------------------------------------------------------------------------
     def step(self, n: int | None = None) -> None:

@@ -115,3 +115,15 @@ def test_far_ends_as_a_separate_program(rundir):
         c = board.e1.span(1).counters()
         assert c.rx_frames >= 8000 and c.fas_errors == 0  # a second and a half of clean frames
         assert board.line_counters("fxo", 4).connects == 1
+
+
+def test_a_board_the_model_cannot_build_is_refused_cleanly(rundir):
+    from dataclasses import replace
+
+    desc = simple_board(1, 4)
+    too_many = replace(desc, cards=(replace(desc.cards[0], spans=desc.cards[0].spans * 9), desc.cards[1]))
+    with pytest.raises(ValueError, match="1..8 spans"):
+        SimBoard(too_many, rundir)
+    with pytest.raises(ValueError, match="over 4096"):
+        SimBoard(desc, rundir, tick_frames=800)
+    assert os.listdir(rundir) == []
