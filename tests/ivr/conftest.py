@@ -15,7 +15,7 @@ MONDAY_10AM = calendar.timegm((2026, 11, 23, 2, 0, 0))
 @pytest.fixture(scope="session")
 def prompt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("prompts")
-    build(d, ["cmn", "en"])
+    build(d, ["cmn"])
     return d
 
 
