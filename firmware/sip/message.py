@@ -157,6 +157,7 @@ LIST_HEADERS = frozenset(
 SINGLE_HEADERS = frozenset({"Call-ID", "CSeq", "From", "To", "Content-Length", "Max-Forwards"})
 
 _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
+_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than HT (line breaks removed)
 
 
 _NAME_MEMO: dict[str, str] = {}
@@ -493,6 +494,8 @@ def parse_head(head: bytes) -> tuple[Request | Response, int | None]:
         raise RemoteProtocolError("message too large", 513)
     text = _decode(head)
     raw_lines = re.split(r"\r\n|\n", text)
+    if _CTL.search(text.replace("\r\n", "").replace("\n", "")):
+        raise RemoteProtocolError("control character in header section")
     if not raw_lines or not raw_lines[0]:
         raise RemoteProtocolError("empty start line")
     start = raw_lines[0]
