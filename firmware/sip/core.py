@@ -520,7 +520,10 @@ class SipCore:
                 assert ev.key is not None
                 self._respond(ev.key, resp, now)
                 return
-            session_expires = int(se)
+            supported = {v.strip().lower() for v in req.headers.get_all("Supported")}
+            # with `timer` supported the phone refreshes (refresher=uac in our 200); without it RFC 4028
+            # would make us the refresher, which we do not do: the interval is then simply not echoed
+            session_expires = int(se) if "timer" in supported else None
         requires = [r.strip().lower() for r in req.headers.get_all("Require")]
         unsupported = [r for r in requires if r not in ("timer", "replaces")]
         if unsupported:
