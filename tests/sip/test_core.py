@@ -328,3 +328,15 @@ def test_status_for_the_console(world):
             "held": False,
         }
     ]
+
+
+def test_session_timer_tolerated(world):
+    alice = Phone(world, "1001", "pw1", 6001)
+    req = alice.request("INVITE", "sip:5000@box", "st3", "<sip:5000@box>", "t", alice.sdp())
+    req.headers.add("Session-Expires", "1800;refresher=uac")
+    req.headers.add("Supported", "timer")
+    alice.send(req)
+    alice.send(alice.authorize(req, alice.last(Response)))
+    world.core.answer(world.of(IncomingCall)[0].call, world.now)
+    ok = alice.last(Response, 200, "INVITE")
+    assert ok.headers["Session-Expires"] == "1800;refresher=uac" and "timer" in ok.headers.get_all("Require")
