@@ -23,6 +23,7 @@ own real-time thread (`start_thread()`); the work time of every tick is measured
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import queue
 import threading
@@ -131,21 +132,28 @@ def _optional(module: str, name: str) -> Any:
 
 
 class DetectorPool:
-    """A DSP detector built for `size` slots; channels borrow a slot while they need detection.
+    """DSP detectors for `size` slots; channels borrow a slot while they need detection.
 
-    Slots that no channel holds are fed the silence row, so the detector always sees (size, n) blocks and
-    its per-row state stays with the slot. A slot is reset when it is handed to a new channel.
+    The slots are split in banks of BANK rows, one detector object per bank, and only banks holding at
+    least one slot are run: the cost follows the channels that need detection, not the box's size. Slots
+    are handed out lowest first so the busy ones pack into few banks. A free slot in a running bank is fed
+    the silence row. A slot's detector row is reset when it is handed to a new channel.
     """
 
-    def __init__(self, detector: Any, size: int, silence_row: int, kind: str) -> None:
-        self.detector = detector
-        self.size = size
+    BANK = 32
+
+    def __init__(self, detector_cls: Any, size: int, silence_row: int, kind: str) -> None:
+        self.bank_size = max(1, min(self.BANK, size))
+        nbanks = -(-size // self.bank_size)
+        self.size = nbanks * self.bank_size
         self.kind = kind
-        self.slot_channel = np.full(size, silence_row, dtype=np.intp)
+        self.banks = [detector_cls(self.bank_size) for _ in range(nbanks)]
+        self.bank_active = np.zeros(nbanks, dtype=np.int64)
+        self.slot_channel = np.full(self.size, silence_row, dtype=np.intp)
         self.silence_row = silence_row
         self.channel_slot: dict[int, int] = {}
-        self.free = list(range(size - 1, -1, -1))
-        self.slot_base = np.zeros(size, dtype=np.int64)  # engine sample count when the slot was taken
+        self.free = list(range(self.size))  # a heap: lowest slot first
+        self.slot_base = np.zeros(self.size, dtype=np.int64)  # engine sample count when the slot was taken
 
     @property
     def active(self) -> int:
@@ -156,8 +164,10 @@ class DetectorPool:
             return True
         if not self.free:
             return False
-        slot = self.free.pop()
-        self.detector.reset(slot)
+        slot = heapq.heappop(self.free)
+        bank, row = divmod(slot, self.bank_size)
+        self.banks[bank].reset(row)
+        self.bank_active[bank] += 1
         self.slot_channel[slot] = channel
         self.slot_base[slot] = samples_now
         self.channel_slot[channel] = slot
@@ -167,20 +177,22 @@ class DetectorPool:
         slot = self.channel_slot.pop(channel, None)
         if slot is not None:
             self.slot_channel[slot] = self.silence_row
-            self.free.append(slot)
+            self.bank_active[slot // self.bank_size] -= 1
+            heapq.heappush(self.free, slot)
 
     def process(self, pcm_ext: np.ndarray, now: float) -> list[MediaEvent]:
         if not self.channel_slot:
             return []
-        found = self.detector.process(pcm_ext[self.slot_channel])
         out = []
-        for ev in found:
-            ch = int(self.slot_channel[ev.channel])
-            if ch == self.silence_row:
-                continue
-            out.append(
-                MediaEvent(ch, ev.kind, ev.value, now, int(self.slot_base[ev.channel]) + int(ev.sample))
-            )
+        bs = self.bank_size
+        for b in np.flatnonzero(self.bank_active).tolist():
+            first = b * bs
+            for ev in self.banks[b].process(pcm_ext[self.slot_channel[first : first + bs]]):
+                slot = first + ev.channel
+                ch = int(self.slot_channel[slot])
+                if ch == self.silence_row:
+                    continue
+                out.append(MediaEvent(ch, ev.kind, ev.value, now, int(self.slot_base[slot]) + int(ev.sample)))
         return out
 
 
@@ -261,7 +273,7 @@ class MediaEngine:
         ):
             cls = _optional(module, name)
             if cls is not None and slots > 0:
-                self.pools[kind] = DetectorPool(cls(slots), slots, c, kind)
+                self.pools[kind] = DetectorPool(cls, slots, c, kind)
 
         # buffers for a tick (allocated once)
         self.pcm_ext = np.zeros((c + 1, n), dtype=np.int16)

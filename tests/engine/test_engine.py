@@ -216,3 +216,31 @@ def test_realtime_thread_runs_and_counts() -> None:
     s = eng.stats.summary()
     assert 15 <= s["ticks"] <= 40
     assert s["median_ms"] < 10
+
+
+def test_dtmf_pool_banks_follow_the_channels_that_need_them() -> None:
+    from firmware.engine.tones import dtmf_buffer
+
+    port = LoopPort(100)
+    eng = MediaEngine(port, detector_slots=100)
+    if not eng.has("dtmf"):
+        pytest.skip("dsp.dtmf not available")
+    pool = eng.pools["dtmf"]
+    assert len(pool.banks) == 4 and pool.bank_size == 32
+    for ch in (5, 70, 99):
+        eng.enable_detector("dtmf", ch, True)
+    run(eng, 1)
+    assert pool.bank_active.tolist() == [3, 0, 0, 0]  # packed into the first bank
+    port.send(70, dtmf_buffer("7"))
+    port.send(99, dtmf_buffer("#"))
+    port.send(6, dtmf_buffer("1"))  # not enabled: not detected
+    events = []
+    for _ in range(30):
+        events += eng.tick()
+    got = sorted((e.channel, e.value) for e in events if e.kind == "dtmf")
+    assert got == [(70, "7"), (99, "#")]
+    eng.enable_detector("dtmf", 70, False)
+    eng.enable_detector("dtmf", 99, False)
+    eng.enable_detector("dtmf", 5, False)
+    run(eng, 1)
+    assert pool.active == 0 and not pool.bank_active.any()
