@@ -133,6 +133,10 @@ class EchoCanceller:
         ph = 2.0 * np.pi * _TD_FREQ / _FS * t
         self._td_cos = np.cos(ph).astype(np.float32).reshape(n_sub, _TD_SUB)
         self._td_sin = np.sin(ph).astype(np.float32).reshape(n_sub, _TD_SUB)
+        self._td_mat = np.zeros((b, 2 * n_sub), np.float32)
+        for j in range(n_sub):
+            self._td_mat[j * _TD_SUB : (j + 1) * _TD_SUB, j] = self._td_cos[j]
+            self._td_mat[j * _TD_SUB : (j + 1) * _TD_SUB, n_sub + j] = self._td_sin[j]
         self._td_step = 2.0 * np.pi * _TD_FREQ / _FS * b  # phase advance of the table per block
         self._td_phase0 = 0.0  # table phase of the current block start (global, same for every channel)
         # per direction (0 = near, 1 = far): last tone phasor, run length, drift estimate, reversal seen
@@ -238,8 +242,9 @@ class EchoCanceller:
     def _emit(self, out: np.ndarray, e: np.ndarray, near: np.ndarray, pos: int) -> None:
         m = out.shape[1]
         res = np.where(self._suppress[:, None], self._cn[:, pos : pos + m], e)
-        res = np.where((self._enabled & ~self._td_bypass)[:, None], res, near)
-        np.clip(np.rint(res), -32768, 32767, out=res)
+        np.copyto(res, near, where=~(self._enabled & ~self._td_bypass)[:, None])
+        np.rint(res, out=res)
+        np.clip(res, -32768, 32767, out=res)
         out[...] = res
 
     def _partial_error(self, pos: int, m: int) -> np.ndarray:
@@ -305,8 +310,8 @@ class EchoCanceller:
         self._dt_hang = np.where(dt, 3, np.maximum(self._dt_hang - 1, 0)).astype(np.int32)
         dtalk = self._dt_hang > 0
         # ---- far power per bin over the tail (normalisation)
-        xf = x.view(np.float32).reshape(c, self._f, 2)
-        px = np.einsum("cfi,cfi->cf", xf, xf)
+        sq = np.square(x.view(np.float32).reshape(c, self._f, 2))
+        px = sq[..., 0] + sq[..., 1]
         slot = h  # oldest slot gets replaced: keep a window sum in float64
         self._pxs += px - self._px_ring[:, slot]
         self._px_ring[:, slot] = px
@@ -392,8 +397,9 @@ class EchoCanceller:
         found = np.zeros(c, bool)
         for k, sig in enumerate((d, x)):
             s = sig.reshape(c, n_sub, _TD_SUB)
-            zr = np.einsum("csn,sn->cs", s, self._td_cos)
-            zi = -np.einsum("csn,sn->cs", s, self._td_sin)
+            zz = sig @ self._td_mat  # one matrix product: [sum s*cos | sum s*sin] per sub-block
+            zr = zz[:, :n_sub]
+            zi = -zz[:, n_sub:]
             z = (zr + 1j * zi) * rot
             en = np.einsum("csn,csn->cs", s, s)
             tone = (2.0 * (zr * zr + zi * zi) >= _TD_PURITY * _TD_SUB * en) & (en >= _TD_SUB * _TD_MIN_MS)
