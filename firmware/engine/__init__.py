@@ -23,6 +23,7 @@ own real-time thread (`start_thread()`); the work time of every tick is measured
 
 from __future__ import annotations
 
+import gc
 import heapq
 import importlib
 import queue
@@ -575,6 +576,9 @@ class MediaEngine:
         """Run ticks in real time on a dedicated thread until `stop()`."""
         clk = clock or RealClock()
         self._stop.clear()
+        # Objects made while setting up never die: keep them out of the collector's scans, whose pauses
+        # would otherwise land in random ticks.
+        gc.freeze()
 
         def loop() -> None:
             deadline = clk.now()

@@ -109,10 +109,15 @@ class Recording:
         except OSError as exc:
             self._fail(exc)
 
-    def _take(self) -> bytes:
-        rx = np.concatenate(self._rx)
-        tx = np.concatenate(self._tx)
+    def _take(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Hand the buffered blocks over (cheap: list swap); packing happens on the writer thread."""
+        taken = (self._rx, self._tx)
         self._rx, self._tx, self._buffered = [], [], 0
+        return taken
+
+    @staticmethod
+    def _pack(taken: tuple[list[np.ndarray], list[np.ndarray]]) -> bytes:
+        rx, tx = np.concatenate(taken[0]), np.concatenate(taken[1])
         return np.stack([rx, tx], axis=1).astype("<i2").tobytes()
 
     def feed(self, rx: np.ndarray, tx: np.ndarray) -> bool:
@@ -124,19 +129,19 @@ class Recording:
         self._buffered += len(rx)
         self.samples += len(rx)
         if self._buffered >= self.CHUNK:
-            frames = self._take()
-            self.writer.do(lambda: self._write(frames))
+            taken = self._take()
+            self.writer.do(lambda: self._write(self._pack(taken)))
         return True
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        frames = self._take() if self._buffered else b""
+        taken = self._take() if self._buffered else None
 
         def finish() -> None:
-            if frames:
-                self._write(frames)
+            if taken is not None:
+                self._write(self._pack(taken))
             if self._wav is not None:
                 try:
                     self._wav.close()
