@@ -68,6 +68,9 @@ Q931_TO_SIP: dict[int, int] = {
     41: 503,
     42: 503,
     47: 503,
+    52: 403,  # outgoing calls barred (the extension's permission class); not in RFC 3398's table
+    53: 403,
+    54: 403,
     55: 403,
     57: 403,
     58: 503,

@@ -122,3 +122,28 @@ def test_endpoint_tells_whether_dtmf_comes_out_of_band(box):
     alice.call("1003")
     eps = sorted((ep for ep in line.endpoints.values() if ep.incoming), key=lambda e: e.ref)
     assert [ep.out_of_band_dtmf for ep in eps] == [False, True]
+
+
+def test_sip_phone_calls_out_through_the_trunk_and_hears_causes(box):
+    """UAC calling a trunk number: answered by the far end (then it hangs up: BYE to the phone); a busy
+    number comes back to the phone as 486, an international number it may not dial as 403."""
+    from firmware.calls.loopback import PhoneBehaviour
+
+    tb, world, line = box
+    tb.pstn.add_phone("62345678", PhoneBehaviour(answer_after=1.0, hangup_after=2.0))
+    tb.pstn.add_phone("63333333", PhoneBehaviour(busy=True))
+    alice = Phone(world, "1001", "pw1", 6001)
+    invite, _ = alice.call("62345678")
+    tb.run(2.0)
+    ok = alice.last(Response, 200, "INVITE")
+    assert ok is not None
+    alice.ack(invite, ok)
+    tb.run(3.0)
+    assert alice.last(Request, method="BYE") is not None  # the far end hung up
+    alice.call("63333333")
+    tb.run(1.0)
+    assert alice.last(Response, 486, "INVITE") is not None
+    alice.call("00441234567")
+    tb.run(5.0)
+    rejected = alice.last(Response, method="INVITE")
+    assert rejected.status == 403 and "cause=52" in rejected.headers["Reason"]
