@@ -76,13 +76,18 @@ class Appliance:
         fxo_dnis: str = "",
         prompt_dirs: list[str | Path] | None = None,
         realtime: bool = False,
+        extension_port: Any = None,
+        make_extension_lines: Any = None,
     ) -> None:
+        """extension_port / make_extension_lines: the agents' side when it is not in-process phones, e.g.
+        SIP: `extension_port=SipMediaPort(...)`, `make_extension_lines=lambda mgr, clock, base:
+        SipLine(core, mgr, clock, channel_base=base)` (the returned object must be an Originator)."""
         self.board = board
         self.clock = clock or RealClock()
         self.realtime = realtime
         self.lock = threading.RLock()
         self.board_port = BoardTdmPort(board, self.lock, step=realtime)
-        self.ext_port = LoopPort(extension_rows)
+        self.ext_port = extension_port if extension_port is not None else LoopPort(extension_rows)
         self.port = StackedPort([self.board_port, self.ext_port])
         tdm = board.tdm
         self.engine = MediaEngine(self.port, tick_ms=tick_ms, trunk_channels=range(tdm.channels))
@@ -99,9 +104,13 @@ class Appliance:
             engine_events="queue" if realtime else "listener",
         )
         # extensions: in-process phones on the rows after the board's (SIP legs will take these rows)
-        self.extensions = LoopNetwork(self.ext_port, self.clock, 0, extension_rows, "SIP", "local",
-                                      engine_offset=self.port.offset(1))  # fmt: skip
-        self.mgr.extension_lines = self.extensions
+        self.extensions: Any = None
+        if make_extension_lines is not None:
+            self.mgr.extension_lines = make_extension_lines(self.mgr, self.clock, self.port.offset(1))
+        else:
+            self.extensions = LoopNetwork(self.ext_port, self.clock, 0, extension_rows, "SIP", "local",
+                                          engine_offset=self.port.offset(1))  # fmt: skip
+            self.mgr.extension_lines = self.extensions
         # PRI spans
         self.pri: dict[int, tuple[PriSpan, PriTrunk, Any, list[bytes]]] = {}
         self._aligned: dict[int, bool] = {}
