@@ -105,8 +105,8 @@ class EchoCanceller:
         self._head = 0  # ring index of the newest spectrum
         self._w = np.zeros((c, p, f), np.complex64)  # filter, frequency domain
         self._yhist = np.zeros((c, f), np.complex64)  # contribution of partitions >= 1 to this block
-        self._pxs = np.zeros((c, f), np.float64)  # far power per bin summed over the tail
-        self._px_ring = np.zeros((c, p, f), np.float32)  # |X|^2 per partition, to keep _pxs a window sum
+        self._pxs = np.zeros((c, f), np.float32)  # far power per bin summed over the tail
+        self._px_ring = np.zeros((c, p, f), np.float32)  # |X|^2 per partition; _pxs is their sum
         self._pos = 0  # samples of the current block received (same for every channel)
         self._rot = 1  # next partition to constrain in rotation
         # channels per chunk of the big (channels, partitions, bins) passes: about 512 KiB of W each
@@ -312,10 +312,9 @@ class EchoCanceller:
         # ---- far power per bin over the tail (normalisation)
         sq = np.square(x.view(np.float32).reshape(c, self._f, 2))
         px = sq[..., 0] + sq[..., 1]
-        slot = h  # oldest slot gets replaced: keep a window sum in float64
-        self._pxs += px - self._px_ring[:, slot]
+        slot = h  # the oldest partition's slot is replaced
         self._px_ring[:, slot] = px
-        np.maximum(self._pxs, 0.0, out=self._pxs)
+        np.sum(self._px_ring, axis=1, out=self._pxs)
         # ---- tone disabler (on both directions, whole block)
         self._tone_disabler(d, xcur, dms, self._xms[:, 0])
         # ---- adaptation
@@ -338,8 +337,9 @@ class EchoCanceller:
             ez = self._ez
             ez[:, b:] = e
             ef = sfft.rfft(ez, axis=-1)
-            reg = 1e-2 * self._pxs.mean(axis=1, keepdims=True) + 2.0 * b * p * _ms_dbm0(-60.0)
-            inv = ((mu * upd)[:, None] / (self._pxs + reg)).astype(np.float32)
+            reg = 1e-2 * self._pxs.mean(axis=1, keepdims=True) + np.float32(2.0 * b * p * _ms_dbm0(-60.0))
+            inv = self._pxs + reg
+            np.divide((mu * upd).astype(np.float32)[:, None], inv, out=inv)
             # conj(X) * G == conj(X * conj(G)): multiply by conj(G), conjugate the product in place
             g = np.conjugate(ef, out=ef)
             g *= inv
