@@ -197,6 +197,84 @@ class DetectorPool:
         return out
 
 
+class EchoPool:
+    """G.168 echo cancellers for the trunk rows in a call, in banks of BANK slots (one dsp.echo object each).
+
+    A trunk channel takes a slot when its call starts (`take`, which resets that row) and gives it back at
+    the end; only banks holding a slot run, so the cost follows the calls. The canceller works in blocks of
+    `block` samples (its adaptation runs at block boundaries): each bank is started at its own phase within
+    the block (bank k is offset by (k mod block/tick) ticks), so the boundaries of different banks fall on
+    different ticks and the per-tick load stays even instead of peaking every other tick.
+    """
+
+    BANK = 32
+
+    def __init__(self, cls: Any, rows: np.ndarray, silence_row: int, tick_samples: int) -> None:
+        self.cls = cls
+        self.allowed = {int(r) for r in rows}
+        size = max(1, len(rows))
+        self.bank_size = min(self.BANK, size)
+        nbanks = -(-size // self.bank_size)
+        self.size = nbanks * self.bank_size
+        self.banks: list[Any] = [None] * nbanks
+        self.bank_active = np.zeros(nbanks, dtype=np.int64)
+        self.slot_channel = np.full(self.size, silence_row, dtype=np.intp)
+        self.silence_row = silence_row
+        self.channel_slot: dict[int, int] = {}
+        self.free = list(range(self.size))
+        self.tick = tick_samples
+        probe = cls(1)
+        self.block = int(getattr(probe, "block", tick_samples))
+        self.phases = max(1, self.block // tick_samples)
+
+    @property
+    def active(self) -> int:
+        return len(self.channel_slot)
+
+    def _fresh(self, bank: int, sample_count: int) -> Any:
+        ec = self.cls(self.bank_size)
+        lead = (sample_count + (bank % self.phases) * self.tick) % self.block
+        if lead:
+            z = np.zeros((self.bank_size, lead), dtype=np.int16)
+            ec.process(z, z)
+        return ec
+
+    def take(self, channel: int, sample_count: int) -> bool:
+        if channel in self.channel_slot:
+            return True
+        if channel not in self.allowed or not self.free:
+            return False
+        slot = heapq.heappop(self.free)
+        bank, row = divmod(slot, self.bank_size)
+        if self.bank_active[bank] == 0 or self.banks[bank] is None:
+            self.banks[bank] = self._fresh(bank, sample_count)
+        else:
+            self.banks[bank].reset(row)
+        self.banks[bank].enable(row, True)
+        self.bank_active[bank] += 1
+        self.slot_channel[slot] = channel
+        self.channel_slot[channel] = slot
+        return True
+
+    def give_back(self, channel: int) -> None:
+        slot = self.channel_slot.pop(channel, None)
+        if slot is not None:
+            bank, row = divmod(slot, self.bank_size)
+            self.banks[bank].enable(row, False)
+            self.slot_channel[slot] = self.silence_row
+            self.bank_active[bank] -= 1
+            heapq.heappush(self.free, slot)
+
+    def process(self, pcm_ext: np.ndarray, far_ext: np.ndarray) -> None:
+        """Cancel echo in place on the rows that hold a slot (near = pcm_ext rows, far = what we sent)."""
+        bs = self.bank_size
+        for b in np.flatnonzero(self.bank_active).tolist():
+            rows = self.slot_channel[b * bs : (b + 1) * bs]
+            out = self.banks[b].process(pcm_ext[rows], far_ext[rows])
+            held = rows != self.silence_row
+            pcm_ext[rows[held]] = out[held]
+
+
 @dataclass
 class _PlayQueue:
     buffers: deque[Buffer] = field(default_factory=deque)
@@ -252,17 +330,14 @@ class MediaEngine:
         self.rec_active = np.zeros(c, dtype=bool)
         self._rec_sinks: dict[int, Any] = {}
 
-        # echo cancellation on trunk rows
+        # echo cancellation on the trunk rows in a call
         self.trunk_rows = np.asarray(sorted(trunk_channels), dtype=np.intp)
         self.echo_enabled = np.zeros(c, dtype=bool)
-        self.last_out = np.zeros((c, n), dtype=np.int16)
-        self.echo = None
+        self.last_out_ext = np.zeros((c + 1, n), dtype=np.int16)  # what we sent last tick (+ silence row)
+        self.echo: EchoPool | None = None
         ec_cls = _optional("dsp.echo", "EchoCanceller") if echo else None
         if ec_cls is not None and len(self.trunk_rows):
-            self.echo = ec_cls(len(self.trunk_rows))
-            for i in range(len(self.trunk_rows)):
-                self.echo.enable(i, False)
-        self._trunk_index = {int(ch): i for i, ch in enumerate(self.trunk_rows)}
+            self.echo = EchoPool(ec_cls, self.trunk_rows, c, n)
 
         # detector pools
         slots = c if detector_slots is None else detector_slots
@@ -407,13 +482,13 @@ class MediaEngine:
 
     def enable_echo(self, channel: int, on: bool) -> None:
         def cmd() -> None:
-            i = self._trunk_index.get(channel)
-            if i is None or self.echo is None:
+            if self.echo is None:
                 return
-            if on and not self.echo_enabled[channel]:
-                self.echo.reset(i)
-            self.echo.enable(i, on)
-            self.echo_enabled[channel] = on
+            if on:
+                self.echo_enabled[channel] = self.echo.take(channel, self.sample_count)
+            else:
+                self.echo.give_back(channel)
+                self.echo_enabled[channel] = False
 
         self.submit(cmd)
 
@@ -490,9 +565,8 @@ class MediaEngine:
         pcm = pcm_ext[:-1]
         np.take(ALAW_DECODE_TABLE, codes, out=pcm)
 
-        if self.echo is not None and len(self.trunk_rows) and self.echo_enabled.any():
-            rows = self.trunk_rows
-            pcm[rows] = self.echo.process(pcm[rows], self.last_out[rows])
+        if self.echo is not None and self.echo.channel_slot:
+            self.echo.process(pcm_ext, self.last_out_ext)
 
         for pool in self.pools.values():
             events.extend(pool.process(pcm_ext, self.now))
@@ -537,7 +611,7 @@ class MediaEngine:
 
         np.clip(out, -32768, 32767, out=out)
         out16 = out.astype(np.int16)
-        self.last_out = out16
+        self.last_out_ext[:-1] = out16
 
         if self._rec_sinks:
             rec_rows = np.flatnonzero(self.rec_active)

@@ -244,3 +244,66 @@ def test_dtmf_pool_banks_follow_the_channels_that_need_them() -> None:
     eng.enable_detector("dtmf", 5, False)
     run(eng, 1)
     assert pool.active == 0 and not pool.bank_active.any()
+
+
+def test_echo_canceller_on_trunk_rows_in_a_call() -> None:
+    from dsp.g711 import ALAW_DECODE_TABLE, ALAW_ENCODE_TABLE
+
+    port = LoopPort(40)
+    eng = MediaEngine(port, trunk_channels=range(38))
+    if not eng.has("echo"):
+        pytest.skip("dsp.echo not available")
+    delay = 64  # 8 ms hybrid
+    history = np.zeros(delay, dtype=np.float64)
+
+    def hybrid(block: np.ndarray) -> None:  # channel 0's line returns what we sent it, -10 dB, 8 ms late
+        nonlocal history
+        sent = (
+            ALAW_DECODE_TABLE[port.last_tx[0]].astype(np.float64)
+            if port.last_tx.shape[1] > 1
+            else np.zeros(80)
+        )
+        stream = np.concatenate([history, sent])
+        echo = stream[: len(sent)] * 0.316
+        history = stream[len(sent) :]
+        block[0] = ALAW_ENCODE_TABLE[np.round(echo).astype(np.int16).view(np.uint16)]
+
+    port.mixin.append(hybrid)
+    eng.bridge(0, 39)  # trunk 0 <-> extension 39
+    port.capture(39)
+    rng = np.random.default_rng(5)
+
+    def talk(seconds: float, echo_on: bool) -> float:
+        eng.enable_echo(0, echo_on)
+        voice = np.clip(rng.standard_normal(int(seconds * 8000)) * 3000, -32768, 32767).astype(np.int16)
+        port.send(39, voice)
+        port.heard(39)
+        run(eng, int(seconds * 100))
+        back = port.heard(39)[-8000:].astype(float)
+        return 10 * np.log10(np.mean(voice[-8000:].astype(float) ** 2) / max(np.mean(back**2), 1.0))
+
+    loss_off = talk(2.0, False)
+    loss_on = talk(4.0, True)
+    assert 8 < loss_off < 12  # the hybrid's 10 dB
+    assert loss_on > loss_off + 15  # ERLE
+    ec = eng.echo
+    assert ec.active == 1 and ec.bank_active.sum() == 1
+    eng.release(0)
+    run(eng, 1)
+    assert ec.active == 0 and not eng.echo_enabled.any()
+
+
+def test_echo_banks_are_phase_staggered() -> None:
+    eng = MediaEngine(LoopPort(70), trunk_channels=range(64))
+    if not eng.has("echo"):
+        pytest.skip("dsp.echo not available")
+    eng.enable_echo(0, True)
+    eng.enable_echo(40, True)
+    for ch in range(1, 33):  # fill bank 0 so the next channel lands in bank 1
+        eng.enable_echo(ch, True)
+    run(eng, 3)
+    pool = eng.echo
+    assert pool.bank_active.tolist() == [32, 2]
+    if pool.phases > 1:
+        pos = [b._pos for b in pool.banks]
+        assert pos[0] != pos[1]  # block boundaries on different ticks
