@@ -222,7 +222,7 @@ def test_dtmf_pool_banks_follow_the_channels_that_need_them() -> None:
     from firmware.engine.tones import dtmf_buffer
 
     port = LoopPort(100)
-    eng = MediaEngine(port, detector_slots=100)
+    eng = MediaEngine(port, detector_slots=100, detector_bank=32)
     if not eng.has("dtmf"):
         pytest.skip("dsp.dtmf not available")
     pool = eng.pools["dtmf"]
@@ -294,7 +294,7 @@ def test_echo_canceller_on_trunk_rows_in_a_call() -> None:
 
 
 def test_echo_banks_are_phase_staggered() -> None:
-    eng = MediaEngine(LoopPort(70), trunk_channels=range(64))
+    eng = MediaEngine(LoopPort(70), trunk_channels=range(64), echo_bank=32)
     if not eng.has("echo"):
         pytest.skip("dsp.echo not available")
     eng.enable_echo(0, True)
