@@ -132,6 +132,13 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
+def _bank_layout(size: int, bank: int) -> tuple[list[int], list[int]]:
+    """Banks of `bank` rows and a last, shorter one for the remainder (no padding rows to compute)."""
+    lengths = [bank] * (size // bank) + ([size % bank] if size % bank else [])
+    starts = [i * bank for i in range(len(lengths))]
+    return starts, lengths
+
+
 class DetectorPool:
     """DSP detectors for `size` slots; channels borrow a slot while they need detection.
 
@@ -147,11 +154,11 @@ class DetectorPool:
         self, detector_cls: Any, size: int, silence_row: int, kind: str, bank: int | None = None
     ) -> None:
         self.bank_size = max(1, min(bank or self.BANK, size))
-        nbanks = -(-size // self.bank_size)
-        self.size = nbanks * self.bank_size
+        self.starts, self.lengths = _bank_layout(size, self.bank_size)
+        self.size = size
         self.kind = kind
-        self.banks = [detector_cls(self.bank_size) for _ in range(nbanks)]
-        self.bank_active = np.zeros(nbanks, dtype=np.int64)
+        self.banks = [detector_cls(n) for n in self.lengths]
+        self.bank_active = np.zeros(len(self.lengths), dtype=np.int64)
         self.slot_channel = np.full(self.size, silence_row, dtype=np.intp)
         self.silence_row = silence_row
         self.channel_slot: dict[int, int] = {}
@@ -168,7 +175,7 @@ class DetectorPool:
         if not self.free:
             return False
         slot = heapq.heappop(self.free)
-        bank, row = divmod(slot, self.bank_size)
+        bank, row = divmod(slot, self.bank_size)  # every bank but the last is bank_size long
         self.banks[bank].reset(row)
         self.bank_active[bank] += 1
         self.slot_channel[slot] = channel
@@ -187,10 +194,10 @@ class DetectorPool:
         if not self.channel_slot:
             return []
         out = []
-        bs = self.bank_size
         for b in np.flatnonzero(self.bank_active).tolist():
-            first = b * bs
-            for ev in self.banks[b].process(pcm_ext[self.slot_channel[first : first + bs]]):
+            first = self.starts[b]
+            rows = self.slot_channel[first : first + self.lengths[b]]
+            for ev in self.banks[b].process(pcm_ext[rows]):
                 slot = first + ev.channel
                 ch = int(self.slot_channel[slot])
                 if ch == self.silence_row:
@@ -218,10 +225,10 @@ class EchoPool:
         self.allowed = {int(r) for r in rows}
         size = max(1, len(rows))
         self.bank_size = min(bank or self.BANK, size)
-        nbanks = -(-size // self.bank_size)
-        self.size = nbanks * self.bank_size
-        self.banks: list[Any] = [None] * nbanks
-        self.bank_active = np.zeros(nbanks, dtype=np.int64)
+        self.starts, self.lengths = _bank_layout(size, self.bank_size)
+        self.size = size
+        self.banks: list[Any] = [None] * len(self.lengths)
+        self.bank_active = np.zeros(len(self.lengths), dtype=np.int64)
         self.slot_channel = np.full(self.size, silence_row, dtype=np.intp)
         self.silence_row = silence_row
         self.channel_slot: dict[int, int] = {}
@@ -236,10 +243,10 @@ class EchoPool:
         return len(self.channel_slot)
 
     def _fresh(self, bank: int, sample_count: int) -> Any:
-        ec = self.cls(self.bank_size)
+        ec = self.cls(self.lengths[bank])
         lead = (sample_count + (bank % self.phases) * self.tick) % self.block
         if lead:
-            z = np.zeros((self.bank_size, lead), dtype=np.int16)
+            z = np.zeros((self.lengths[bank], lead), dtype=np.int16)
             ec.process(z, z)
         return ec
 
@@ -271,9 +278,9 @@ class EchoPool:
 
     def process(self, pcm_ext: np.ndarray, far_ext: np.ndarray) -> None:
         """Cancel echo in place on the rows that hold a slot (near = pcm_ext rows, far = what we sent)."""
-        bs = self.bank_size
         for b in np.flatnonzero(self.bank_active).tolist():
-            rows = self.slot_channel[b * bs : (b + 1) * bs]
+            first = self.starts[b]
+            rows = self.slot_channel[first : first + self.lengths[b]]
             out = self.banks[b].process(pcm_ext[rows], far_ext[rows])
             held = rows != self.silence_row
             pcm_ext[rows[held]] = out[held]
