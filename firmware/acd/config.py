@@ -9,7 +9,7 @@ A queues file looks like this (every key but `queues` and a queue's `members` ha
         penalty_steps: [{after: 30, max_penalty: 1}] # penalty-1 agents join after 30 s of waiting
         ring_timeout: 15
         retry: 5
-        wrapup: 10
+        wrapup: 10                     # (default 0, as Asterisk's wrapuptime)
         autopause: 3                   # pause an agent after 3 offers in a row not answered (0 = never)
         joinempty: [unavailable]       # refuse callers when no member is logged in
         leavewhenempty: [unavailable]
@@ -58,7 +58,7 @@ class QueueConfig:
     penalty_steps: tuple[PenaltyStep, ...] = ()
     ring_timeout: float = 15.0
     retry: float = 5.0
-    wrapup: float = 10.0
+    wrapup: float = 0.0  # Asterisk's default wrapuptime
     autopause: int = 3
     joinempty: tuple[str, ...] = ()
     leavewhenempty: tuple[str, ...] = ()

@@ -352,7 +352,7 @@ class Acd:
 
     def _end_wrapup(self, agent: Agent, when: float) -> None:
         if agent.wrapup_callid is not None:
-            self.conn.execute(
+            self.log.execute(
                 "UPDATE acd_calls SET wrapup = ? WHERE callid = ?",
                 (when - agent.wrapup_started, agent.wrapup_callid),
             )
@@ -408,7 +408,7 @@ class Acd:
         self._route_due = self._check_empty = True
         if self._last_state.get(agent.name) != state:
             self._last_state[agent.name] = state
-            self.conn.execute(
+            self.log.execute(
                 "INSERT INTO acd_agent_state(time, agent, state, reason, callid) VALUES (?,?,?,?,?)",
                 (now, agent.name, state.value, reason or agent.pause_reason, agent.callid or ""),
             )
@@ -643,7 +643,7 @@ class Acd:
         del self.callers[caller.callid]
         if caller.on_hold_since is not None:
             caller.on_hold_total += now - caller.on_hold_since
-        self.conn.execute(
+        self.log.execute(
             "INSERT OR REPLACE INTO acd_calls"
             "(callid, queue, agent, number, entered, connected, ended, hold, wrapup)"
             " VALUES (?,?,?,?,?,?,?,?,0)",
@@ -713,7 +713,7 @@ class Acd:
             int(now - ring_started),
         )
         if caller.number:
-            self.conn.execute(
+            self.log.execute(
                 "INSERT OR REPLACE INTO acd_last_agent(number, agent, time) VALUES (?,?,?)",
                 (caller.number, agent_name, now),
             )

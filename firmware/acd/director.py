@@ -64,6 +64,7 @@ class AcdDirector:
         self.tick_seconds = tick_seconds
         self.calls: dict[str, Call] = {}  # ACD call id -> call
         self.rings: dict[tuple[str, str], Endpoint] = {}  # (call id, agent) -> the agent's ringing leg
+        self._answering: dict[tuple[str, str], Endpoint] = {}  # the leg that just answered, until connected
         self.notes: list[str] = []
         self._stopped = False
         mgr.clock.call_later(tick_seconds, self._tick)
@@ -159,15 +160,14 @@ class AcdDirector:
         actions = self.acd.answered(callid, agent, self.mgr.wall())
         if not any(isinstance(a, Connect) for a in actions):
             self.mgr._drop_leg(call, leg, 26)  # the ACD had already moved on (26: non-selected user clearing)
+            return
+        # call control has taken the answering leg out of the call's ringing legs already: hand it over
+        self._answering[(callid, agent)] = leg
         self._run(actions)
 
     def _connect(self, action: Connect) -> None:
         call = self.calls.get(action.callid)
-        leg = None
-        if call is not None:
-            leg = next(
-                (ep for ep in call.legs() if getattr(ep, "number", None) == action.agent and ep.up), None
-            )
+        leg = self._answering.pop((action.callid, action.agent), None)
         if call is None or leg is None:
             return
         call.ivr = None
@@ -178,7 +178,10 @@ class AcdDirector:
         def agent_hung_up() -> None:
             self.calls.pop(callid, None)
             self._run(self.acd.agent_hangup(callid, self.mgr.wall()))
-            self.mgr.end_call(call)
+            if call.survey_flow and call.survey_flow in self.mgr.flows:
+                self.mgr.start_ivr(call, call.survey_flow)  # the caller rates the agent they just had
+            else:
+                self.mgr.end_call(call)
 
         call.on_b_hangup = agent_hung_up
 

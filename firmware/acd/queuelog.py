@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +127,9 @@ class QueueLog:
         self._file = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
         self._fsync = fsync
         self._batch_depth = 0
+        self._batch: list[tuple[str, tuple[object, ...]]] = []  # this transaction's writes, until committed
+        self.pending: list[tuple[str, tuple[object, ...]]] = []  # writes the database could not take yet
+        self.on_alarm: Callable[[str, str], None] | None = None
 
     def close(self) -> None:
         if self._file is not None:
@@ -160,25 +163,63 @@ class QueueLog:
         if len(entry.data) > 5:  # Asterisk's queue_log table has data1..data5 and no event uses more
             raise QueueLogFormatError(f"{event} with {len(entry.data)} data fields (at most 5)")
         padded = (list(entry.data) + [""] * 5)[:5]
-        self.conn.execute(
+        self.execute(
             "INSERT INTO queue_log(time, callid, queuename, agent, event, data1, data2, data3, data4, data5)"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
             (entry.time, entry.callid, entry.queue, entry.agent, entry.event, *padded),
         )
         if self._file is not None:
-            self._file.write(entry.to_line() + "\n")
+            try:
+                self._file.write(entry.to_line() + "\n")
+            except OSError as error:
+                self._alarm(f"queue_log file: {error.strerror or error}; the database keeps the log")
         if self._batch_depth == 0:
             self._commit()
         return entry
 
+    def execute(self, sql: str, params: tuple[object, ...]) -> None:
+        """A write that must reach the database: kept in memory, in order, while the database cannot take it
+        (disk or database full, I/O error) and retried at every commit, so the calls go on meanwhile."""
+        self._batch.append((sql, params))
+        if self.pending:
+            return  # keep the order: nothing overtakes what is waiting
+        try:
+            self.conn.execute(sql, params)
+        except sqlite3.Error as error:
+            self._failed(error)
+
+    def _failed(self, error: sqlite3.Error) -> None:
+        if self.conn.in_transaction:
+            self.conn.rollback()
+        # everything this transaction wrote is gone with the rollback: keep all of it, in order
+        self.pending.extend(self._batch)
+        self._batch = []
+        self._alarm(f"queue log not stored ({error}); {len(self.pending)} writes kept in memory for retry")
+
     def _commit(self) -> None:
-        if not self.conn.in_transaction:
-            return  # nothing was written: no commit, no fsync
-        self.conn.commit()
+        try:
+            if self.pending:
+                waiting, self.pending = self.pending + self._batch, []
+                self._batch = waiting
+                for sql, params in waiting:
+                    self.conn.execute(sql, params)
+            if self.conn.in_transaction:
+                self.conn.commit()
+        except sqlite3.Error as error:
+            self._failed(error)
+            return
+        self._batch = []
         if self._file is not None:
-            self._file.flush()
-            if self._fsync:
-                os.fsync(self._file.fileno())
+            try:
+                self._file.flush()
+                if self._fsync:
+                    os.fsync(self._file.fileno())
+            except OSError as error:
+                self._alarm(f"queue_log file: {error.strerror or error}; the database keeps the log")
+
+    def _alarm(self, text: str) -> None:
+        if self.on_alarm is not None:
+            self.on_alarm("queue_log", text)
 
     def entries(self, start: float | None = None, end: float | None = None) -> list[QueueLogEntry]:
         return list(read_entries(self.conn, start, end))

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from firmware.acd.config import QUEUE_SCHEMA as _ACD_QUEUE_SCHEMA
 from firmware.config import ConfigError, YamlDocument, load_yaml, loads_yaml
+
+# The ACD's queue settings, less those the dialplan names its own way (agents, ring_seconds, timeout_dest).
+ACD_QUEUE_PROPERTIES = {
+    key: value
+    for key, value in _ACD_QUEUE_SCHEMA["properties"].items()
+    if key not in ("members", "ring_timeout")
+}
 
 PERMISSION_ORDER = ("internal", "local", "long_distance", "international")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -122,7 +130,19 @@ SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "required": ["agents"],
                 "properties": {
-                    "agents": {"type": "array", "items": _NUM, "minItems": 1},
+                    # The ACD's own settings (strategy, penalties, wrap-up, announcements ...) sit beside
+                    # call control's in the same entry: one place configures a queue (docs/acd.md).
+                    **ACD_QUEUE_PROPERTIES,
+                    "agents": {
+                        "oneOf": [
+                            {"type": "array", "items": _NUM, "minItems": 1},
+                            {  # agent -> penalty (skill level, 0 = best)
+                                "type": "object",
+                                "minProperties": 1,
+                                "additionalProperties": {"type": "integer", "minimum": 0},
+                            },
+                        ]
+                    },
                     "ring_seconds": {"type": "number", "minimum": 1},
                     "max_wait": {"type": "number", "minimum": 1},
                     "moh": {"type": "string"},
@@ -380,9 +400,12 @@ def build_dialplan(doc: YamlDocument, flows: set[str] | None = None) -> Dialplan
         plan.operator = dest_from(data["operator"])
         _check_dest(doc, ("operator",), plan.operator, plan, flows)
     for qname, q in plan.queues.items():
-        for i, a in enumerate(q["agents"]):
+        agents = q["agents"]
+        # a list names agents by position, a mapping (agent -> penalty) by key: errors point at either
+        located = [(a, a) for a in agents] if isinstance(agents, dict) else list(enumerate(agents))
+        for where, a in located:
             if str(a) not in plan.extensions:
-                raise doc.error(("queues", qname, "agents", i), f"unknown extension '{a}'")
+                raise doc.error(("queues", qname, "agents", where), f"unknown extension '{a}'")
     for ext, e in plan.extensions.items():
         tg = e.get("trunk_group")
         if tg is not None and tg not in plan.trunk_groups:

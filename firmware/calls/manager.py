@@ -398,25 +398,25 @@ class CallManager:
         self.later(call, 5.0, lambda: self.end_call(call, cause, disposition="BUSY"))
 
     def enter_queue(self, call: Call, queue: str, priority: int = 0) -> None:
-        if self.acd is not None and self.acd.owns(queue):
-            cfg = self.plan.queues.get(queue, {})
-            call.survey_flow = cfg.get("survey")
-            self.acd.enter(call, queue, priority)
-            return
-        if queue not in self.plan.queues:
+        owned_by_acd = self.acd is not None and self.acd.owns(queue)
+        if queue not in self.plan.queues and not owned_by_acd:
             self.note(call, f"queue {queue} is configured nowhere")
             self.end_call(call, Cause.NORMAL_UNSPECIFIED, disposition="FAILED")
+            return
+        # what call control decides for every queue call, whoever picks the agent
+        cfg = self.plan.queues.get(queue, {})
+        call.survey_flow = cfg.get("survey")
+        rec_share = float(cfg.get("record", 0))
+        if rec_share and (int(call.uniqueid.split(".")[-1]) * 37 % 100) < rec_share:
+            call.vars["record"] = True
+        if owned_by_acd:
+            self.acd.enter(call, queue, priority)
             return
         self.answer_a(call)
         self.engine.enable_detector("dtmf", call.a.channel, False)
         call.state = "queue"
         call.queue = queue
         call.cdr.lastapp, call.cdr.lastdata = "Queue", queue
-        cfg = self.plan.queues[queue]
-        call.survey_flow = cfg.get("survey")
-        rec_share = float(cfg.get("record", 0))
-        if rec_share and (int(call.uniqueid.split(".")[-1]) * 37 % 100) < rec_share:
-            call.vars["record"] = True
         self.moh(call.a)
         call.hunt = QueueHunt(self, call, queue, priority)
         call.hunt.start()

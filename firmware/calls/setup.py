@@ -10,12 +10,18 @@ recordings) over `DATA/prompts/generated` (built with `callbox prompts build`, o
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from board.clock import Clock
+from firmware.acd.config import AcdConfig, acd_config_from_dialplan
+from firmware.acd.core import Acd
+from firmware.acd.director import AcdDirector
+from firmware.acd.queuelog import QueueLog
 from firmware.calls.dialplan import Dialplan, load_dialplan
 from firmware.calls.manager import CallManager
+from firmware.config import load_yaml
 from firmware.engine import MediaEngine
 from firmware.engine.record import RecordingWriter
 from firmware.ivr.flow import Flow, load_flows
@@ -26,14 +32,23 @@ DEFAULT_DIALPLAN = Path(__file__).with_name("default") / "dialplan.yaml"
 DEFAULT_FLOWS = Path(__file__).resolve().parent.parent / "ivr" / "flows"
 
 
+def _config_paths(config_dir: str | Path | None) -> tuple[Path, Path]:
+    if config_dir is None:
+        return DEFAULT_DIALPLAN, DEFAULT_FLOWS
+    d = Path(config_dir)
+    dialplan_path = d / "dialplan.yaml" if (d / "dialplan.yaml").exists() else DEFAULT_DIALPLAN
+    flows_dir = d / "flows" if (d / "flows").is_dir() else DEFAULT_FLOWS
+    return dialplan_path, flows_dir
+
+
+def load_acd(config_dir: str | Path | None) -> AcdConfig:
+    """The ACD's queues, from the dialplan's queue entries (errors point at the dialplan's lines)."""
+    return acd_config_from_dialplan(load_yaml(_config_paths(config_dir)[0]))
+
+
 def load_config(config_dir: str | Path | None) -> tuple[Dialplan, dict[str, Flow]]:
     """Load and check a whole configuration; raises ConfigError (file:line: field: message)."""
-    if config_dir is None:
-        dialplan_path, flows_dir = DEFAULT_DIALPLAN, DEFAULT_FLOWS
-    else:
-        d = Path(config_dir)
-        dialplan_path = d / "dialplan.yaml" if (d / "dialplan.yaml").exists() else DEFAULT_DIALPLAN
-        flows_dir = d / "flows" if (d / "flows").is_dir() else DEFAULT_FLOWS
+    dialplan_path, flows_dir = _config_paths(config_dir)
     # queues named by flows are checked against the dialplan, flows named by routes against the flows
     import yaml
 
@@ -70,17 +85,47 @@ def open_box(
     mgr = CallManager(engine, store, clock, plan, epoch_offset, data, recorder, prompts, engine_events)
     recorder.on_alarm = mgr.alarm
     mgr.flows = dict(flows)
+    start_acd(mgr, load_acd(config_dir), data)
     return mgr
+
+
+def start_acd(mgr: CallManager, config: AcdConfig, data: Path) -> AcdDirector:
+    """The ACD takes the dialplan's queues: queue log in DATA/queue_log and the box's database.
+
+    On a first start every agent a queue lists is logged in (like Asterisk's static members; *42 logs
+    one out); after a restart each agent comes back as the queue log left them."""
+    conn = sqlite3.connect(data / "callbox.db", check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    log = QueueLog(conn, data / "queue_log")
+    log.on_alarm = mgr.alarm  # a full disk or database: the log waits in memory, the calls go on
+    acd = Acd(config, log)
+    now = mgr.wall()
+    history = log.entries()
+    if history:
+        acd.restore(history, now)
+    else:
+        for agent in sorted(acd.agents):
+            acd.login(agent, now)
+    mgr.acd = AcdDirector(mgr, acd)
+    return mgr.acd
 
 
 def reload_config(mgr: CallManager, config_dir: str | Path | None) -> None:
     """Swap in a new configuration; on any error the running one stays and ConfigError is raised."""
     plan, flows = load_config(config_dir)
+    acd_config = load_acd(config_dir)
     mgr.set_plan(plan)
     mgr.flows = dict(flows)
+    if mgr.acd is not None:
+        mgr.acd.acd.apply_config(acd_config)
 
 
 def close_box(mgr: CallManager) -> Any:
+    if mgr.acd is not None:
+        mgr.acd.stop()
+        mgr.acd.acd.log.close()
+        mgr.acd.acd.conn.close()
     if mgr.recorder is not None:
         mgr.recorder.stop()
     mgr.store.close()

@@ -66,3 +66,27 @@ def test_kill_minus_nine_mid_traffic_loses_nothing_committed(tmp_path: Path):
     states = {agent.state for agent in restarted.agents.values()}
     assert states <= {AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT}
     assert sum(agent.logged_in for agent in restarted.agents.values()) == 200
+
+
+def test_full_database_keeps_the_log_in_memory_and_the_calls_going(make_acd):
+    h = make_acd("queues:\n  service:\n    members: ['8001']\n")
+    alarms: list[str] = []
+    h.log.on_alarm = lambda source, text: alarms.append(text)
+    h.acd.login("8001", h.now)
+    pages = h.conn.execute("PRAGMA page_count").fetchone()[0]
+    h.conn.execute(f"PRAGMA max_page_count = {pages}")  # the database is full from here on
+    calls = 0
+    for n in range(40):  # a few pages' worth of queue log
+        h.acd.enter(f"c{n}", "service", f"1380000{n:04d}", h.now)
+        h.acd.answered(f"c{n}", "8001", h.now + 1)
+        h.acd.agent_hangup(f"c{n}", h.now + 30)
+        h.now += 31
+        calls += 1
+    assert calls == 40 and not h.acd.callers  # routing went on
+    assert h.log.pending and any("kept in memory" in a for a in alarms)
+    h.conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+    h.acd.tick(h.now)
+    assert not h.log.pending
+    stored = [e for e in h.log.entries() if e.callid.startswith("c")]
+    assert [e.callid for e in stored if e.event == "ENTERQUEUE"] == [f"c{n}" for n in range(40)]  # in order
+    assert len([e for e in stored if e.event == "COMPLETEAGENT"]) == 40

@@ -87,7 +87,7 @@ def test_vip_skips_ivr_to_queue_and_named_agent(make_bed) -> None:
     vip = bed.call_in("13900000001")
     bed.run(0.5)
     call = bed.call_of(vip)
-    assert call.state == "queue" and call.hunt.priority == 10 and call.ivr is None
+    assert call.state == "queue" and bed.mgr.acd.acd.callers[call.uniqueid].priority == 10  # in the ACD
     bed.run(2.0)
     assert call.b.number == "1001"
     named = bed.call_in("13900000002")

@@ -1,0 +1,73 @@
+"""The ACD inside the box: calls through the IVR into ACD queues, agents on phones, feature codes,
+announcements, and the queue log beside the CDRs in the data directory."""
+
+from __future__ import annotations
+
+from firmware.acd.core import AgentState, Announce
+from firmware.acd.queuelog import parse_line
+from firmware.calls.loopback import PhoneBehaviour
+
+
+def queue_log(bed) -> list:
+    return [parse_line(line) for line in (bed.mgr.data_dir / "queue_log").read_text().splitlines()]
+
+
+def test_ivr_to_acd_queue_to_agent_and_both_logs_agree(make_bed) -> None:
+    bed = make_bed()
+    bed.phones.add_phone("1001", PhoneBehaviour(answer_after=2.0))
+    caller = bed.call_in("13812345678", "95588")
+    bed.run(12.0)
+    caller.press("1")
+    bed.run(5.0)
+    call = bed.call_of(caller)
+    assert call.queue == "service" and call.b is not None and call.b.number == "1001"
+    assert bed.mgr.acd.acd.agents["1001"].state is AgentState.ON_CALL
+    bed.run(20.0)
+    caller.far_hangup()
+    bed.run(0.5)
+    entries = [e for e in queue_log(bed) if e.callid == call.uniqueid]
+    assert [e.event for e in entries] == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"]
+    assert entries[1].agent == "SIP/1001" and entries[1].field("ringtime") == "2"
+    [cdr] = bed.mgr.store.cdrs()
+    assert cdr.uniqueid == call.uniqueid and cdr.disposition == "ANSWERED" and cdr.lastapp == "Queue"
+    assert bed.mgr.acd.acd.agents["1001"].state is AgentState.AVAILABLE
+    assert not bed.mgr.calls
+
+
+def test_feature_codes_pause_and_route_around_the_agent(make_bed) -> None:
+    bed = make_bed()
+    for agent in ("1001", "1002"):
+        bed.phones.add_phone(agent, PhoneBehaviour(answer_after=1.0))
+    director = bed.mgr.acd
+    assert director.feature("1001", "pause", "2")  # *432: pause, reason code 2
+    assert director.acd.agents["1001"].state is AgentState.PAUSED
+    assert director.acd.agents["1001"].pause_reason == "code 2"
+    caller = bed.call_in("13800000001", "95588")
+    bed.run(12.0)
+    caller.press("1")
+    bed.run(4.0)
+    assert bed.call_of(caller).b.number == "1002"
+    assert director.feature("1001", "unpause", "")
+    assert director.feature("1001", "queue_logout", "")
+    assert director.acd.agents["1001"].state is AgentState.LOGGED_OUT
+    assert not director.feature("9999", "pause", "")  # not an agent: refused
+    events = [e.event for e in queue_log(bed) if e.agent == "SIP/1001"]
+    assert events[-4:] == ["PAUSE", "UNPAUSE", "REMOVEMEMBER", "AGENTLOGOFF"]
+
+
+def test_waiting_caller_hears_position_announcements(make_bed) -> None:
+    bed = make_bed()  # no agent phone answers: everyone rings out
+    director = bed.mgr.acd
+    said: list[object] = []
+    run = director._run
+    director._run = lambda actions: (said.extend(actions), run(actions))[1]  # observe, change nothing
+    caller = bed.call_in("13800000002", "95588")
+    bed.run(12.0)
+    caller.press("1")
+    bed.run(65.0)
+    announcements = [a for a in said if isinstance(a, Announce)]
+    assert len(announcements) == 2 and all(a.position == 1 for a in announcements)
+    assert bed.call_of(caller).state == "queue"
+    caller.far_hangup()
+    bed.run(0.5)
+    assert queue_log(bed)[-1].event == "ABANDON"
