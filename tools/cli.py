@@ -22,7 +22,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cdr": ("firmware.storage.cli", "CDRs: `callbox cdr export --data DIR` (Asterisk Master.csv)"),
     "prompts": ("firmware.prompts.cli", "build IVR prompts from texts with espeak-ng (Mandarin, English)"),
     "run": ("firmware.calls.run", "the appliance: board, engine, signalling, calls, IVR (until Ctrl-C)"),
-    "demo": ("tools.demo", "the appliance on the simulated board with far ends and a live status view"),
+    "demo": (
+        "tools.callcenter_demo",
+        "the box's main job: the appliance on the simulated board, callers and agents, live view",
+    ),
+    "board-demo": (
+        "tools.demo",
+        "the simulated board alone with far ends on every line and a live status view",
+    ),
     "q931": ("firmware.signalling.cli", "decode ISDN D-channel frames (Q.921/Q.931) given in hex"),
 }
 

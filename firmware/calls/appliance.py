@@ -178,7 +178,9 @@ class Appliance:
 
     # ---- virtual time: a World steps the board and calls this after each tick -------------------------
     def on_tick(self, now: float) -> None:
+        start = time.perf_counter()
         self.engine.tick(now)
+        self.engine.stats.record(time.perf_counter() - start, 0.0)  # the tick's work, for the status view
         self.poll(now)
 
     # ---- real time ---------------------------------------------------------------------------------------
