@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp._fsk import BAUD, FskReceiver
+from dsp.blocks import check_block
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 
@@ -287,11 +288,7 @@ class CallerIdReceiver:
         return self._t
 
     def process(self, block: npt.ArrayLike) -> list[Event]:
-        x = np.asarray(block)
-        if x.dtype != np.int16:
-            raise ValueError(f"caller ID block must be int16, not {x.dtype}")
-        if x.ndim != 2 or x.shape[0] != self.channels or x.shape[1] < 1:
-            raise ValueError(f"caller ID block must be shaped ({self.channels}, n >= 1), not {x.shape}")
+        x = check_block(block, self.channels, "caller ID block")
         if self._fsk is None:
             return self._process_dtmf(x)
         messages = self._fsk.process(x)

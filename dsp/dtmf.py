@@ -45,6 +45,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from dsp.blocks import check_block
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 from dsp.tones import DTMF_COLS, DTMF_KEYS, DTMF_ROWS
@@ -171,17 +172,7 @@ class DtmfDetector:
 
     # ----------------------------------------------------------------- private
     def _check(self, block: npt.ArrayLike) -> np.ndarray:
-        if not isinstance(block, np.ndarray):
-            raise ValueError("block must be a numpy int16 array shaped (channels, n)")
-        if block.dtype != np.int16:
-            raise ValueError(f"block must be int16, got {block.dtype}")
-        if block.ndim != 2:
-            raise ValueError(f"block must be shaped (channels, n), got shape {block.shape}")
-        if block.shape[0] != self.channels:
-            raise ValueError(f"block has {block.shape[0]} channels, detector has {self.channels}")
-        if block.shape[1] < 1:
-            raise ValueError("block must hold at least one sample per channel")
-        return block
+        return check_block(block, self.channels)
 
     def _run(self, x: np.ndarray) -> list[Event]:
         c, n = x.shape

@@ -41,6 +41,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft as sfft
 
+from dsp.blocks import check_block
+
 __all__ = ["EchoCanceller"]
 
 _FS = 8000
@@ -233,11 +235,7 @@ class EchoCanceller:
         return out
 
     def _check_block(self, a: npt.ArrayLike, name: str) -> np.ndarray:
-        if not isinstance(a, np.ndarray) or a.dtype != np.int16:
-            raise ValueError(f"{name} must be an int16 numpy array, got {getattr(a, 'dtype', type(a))!s}")
-        if a.ndim != 2 or a.shape[0] != self.channels or a.shape[1] < 1:
-            raise ValueError(f"{name} must be shaped ({self.channels}, n >= 1), got {a.shape}")
-        return a
+        return check_block(a, self.channels, name)
 
     def _emit(self, out: np.ndarray, e: np.ndarray, near: np.ndarray, pos: int) -> None:
         m = out.shape[1]
