@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sim_e1.h"
+#include "spi_slave.h"
 #include "e1framer_int.h"
 #include "../../drivers/dmahdr.h"
 #include "../../drivers/e1regs.h"
@@ -612,26 +613,19 @@ static void reg_write(sim_e1_t *c, unsigned addr, uint8_t v)
 	}
 }
 
+static uint8_t card_read(void *card, unsigned addr)
+{
+	return reg_read((sim_e1_t *)card, addr);
+}
+
+static void card_write(void *card, unsigned addr, uint8_t v)
+{
+	reg_write((sim_e1_t *)card, addr, v);
+}
+
 static int sim_xfer(void *ctx, const uint8_t *tx, uint8_t *rx, uint32_t len)
 {
-	sim_e1_t *c = ctx;
-	if (len < 2)
-		return -EINVAL;
-	int rd = tx[0] & REGIO_CMD_READ;
-	int noinc = tx[0] & REGIO_CMD_NOINC;
-	unsigned addr = ((tx[0] & 0x3Fu) << 8) | tx[1];
-	rx[0] = rx[1] = 0;
-	for (uint32_t i = 2; i < len; i++) {
-		if (rd)
-			rx[i] = reg_read(c, addr);
-		else {
-			rx[i] = 0;
-			reg_write(c, addr, tx[i]);
-		}
-		if (!noinc)
-			addr = (addr + 1) & REGIO_ADDR_MAX;
-	}
-	return 0;
+	return spi_slave_xfer(ctx, tx, rx, len, card_read, card_write);
 }
 
 static uint8_t *sim_dma(void *ctx, uint32_t *size)

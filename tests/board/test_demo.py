@@ -39,7 +39,7 @@ def test_demo_command_runs_for_bounded_time(capsys):
 
     data = tempfile.mkdtemp(prefix="cbd")
     try:
-        assert main(["demo", "--seconds", "1.2", "--plain", "--data", data]) == 0
+        assert main(["board-demo", "--seconds", "1.2", "--plain", "--data", data]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         assert lines and "span1:sync" in lines[-1] and "fxo4:" in lines[-1]
     finally:

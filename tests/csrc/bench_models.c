@@ -4,7 +4,7 @@
  * audio both ways, 10 ms ticks, for N simulated seconds. Prints CPU seconds per simulated
  * second (= share of one core when run in real time).
  *
- *   gcc -O2 -Idrivers -Iboard/sim tests/csrc/bench_models.c board/sim/e1framer.c board/sim/sim_e1.c \
+ *   gcc -O2 -Idrivers -Iboard/sim tests/csrc/bench_models.c board/sim/e1framer.c board/sim/sim_e1.c board/sim/spi_slave.c \
  *       board/sim/sim_fxo.c board/sim/g711.c drivers/regio.c drivers/e1drv.c drivers/fxodrv.c -lm \
  *       -o /tmp/bench_models && /tmp/bench_models 20
  */
