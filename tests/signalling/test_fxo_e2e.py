@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dsp.callerid import CallerId, CallerIdReceiver, CallerIdSender
+from dsp.cpt import CallProgressDetector
 from dsp.g711 import alaw_decode
 from firmware.signalling.fxo import (
     Answered,
@@ -38,6 +39,8 @@ class FxoE2E:
         self.co = self.w.co[0].line
         self.cid_rx = CallerIdReceiver(1, "bell202")
         self.listen_cid = False
+        self.cpt = CallProgressDetector(1, "cn")
+        self.listen_cpt = False
         self.events: list = []
         self._apply(self.port.commands())
 
@@ -53,6 +56,10 @@ class FxoE2E:
                 self.drv.set_gain(c.rx_db, c.tx_db)
             elif isinstance(c, Detect) and c.what == "callerid":
                 self.listen_cid = c.on
+            elif isinstance(c, Detect) and c.what == "cpt":
+                if c.on and not self.listen_cpt:
+                    self.cpt.reset(0)
+                self.listen_cpt = c.on
 
     def tick(self) -> None:
         self.w.tick()
@@ -64,6 +71,9 @@ class FxoE2E:
         audio = alaw_decode(tdm.read(80)[tdm.channel(port=1)].copy()).reshape(1, -1)
         if self.listen_cid:
             for ev in self.cid_rx.process(audio.astype(np.int16)):
+                self.port.dsp_event(now, ev)
+        if self.listen_cpt:
+            for ev in self.cpt.process(audio.astype(np.int16)):
                 self.port.dsp_event(now, ev)
         d = self.port.next_deadline()
         if d is not None and d <= now:
@@ -161,5 +171,64 @@ def test_outgoing_call_digits_reach_the_exchange_answer_by_polarity(rundir: str)
         t._apply(t.port.commands())
         t.run(0.5)
         assert t.events[-1] == Disconnected("local") and t.co.state == "idle"
+    finally:
+        t.w.close()
+
+
+def test_outgoing_with_dial_tone_heard_on_the_line_then_busy(rundir: str) -> None:
+    """The exchange plays dial tone when the box seizes the line; dsp.cpt hears it and the port dials;
+    the exchange then plays busy: the call fails as busy and the port goes back on hook."""
+    from firmware.signalling.fxo import DialFailed, PlayDigits
+
+    t = FxoE2E(rundir, dtmf_on_ms=80, dtmf_off_ms=80)
+    played: list = []
+    apply = t._apply
+    t._apply = lambda cmds: (played.extend(c for c in cmds if isinstance(c, PlayDigits)), apply(cmds))[1]
+    try:
+        t.run(0.5)
+        t.port.dial(t.now, "95588")
+        t._apply(t.port.commands())
+        t.run(2.5)  # dial tone must be confirmed (1.5 s continuous) before digits go out
+        assert played == [PlayDigits("95588", 80, 80)]
+        assert t.co.tone == "dial"
+        t.co.play_tone(t.now, "busy")
+        t.run(3.0)
+        assert DialFailed("busy") in t.events
+        assert not t.drv.status().offhook and t.co.state == "idle"
+    finally:
+        t.w.close()
+
+
+def test_no_dial_tone_on_the_line(rundir: str) -> None:
+    from firmware.signalling.fxo import DialFailed
+
+    t = FxoE2E(rundir)
+    t.co.dial_tone = False  # a dead line: battery, but the exchange plays nothing
+    try:
+        t.run(0.5)
+        t.port.dial(t.now, "123")
+        t._apply(t.port.commands())
+        t.run(6.0)
+        assert DialFailed("no dial tone") in t.events
+        assert not t.drv.status().offhook
+    finally:
+        t.w.close()
+
+
+def test_far_end_clears_by_busy_tone(rundir: str) -> None:
+    """An incoming call answered; the far party hangs up and the exchange, keeping the polarity, plays
+    busy tone: disconnect supervision by tone clears the call and the port hangs up."""
+    t = FxoE2E(rundir, answer_rings=1)
+    try:
+        t.run(0.5)
+        t.co.ring(t.now)
+        t.run(2.5)
+        assert Answered(incoming=True) in t.events and t.co.state == "connected"
+        t.events.clear()
+        t.run(2.0)
+        t.co.far_clear_with_tone(t.now, "busy")
+        t.run(4.0)
+        assert t.events and t.events[0] == Disconnected("busy")
+        assert not t.drv.status().offhook
     finally:
         t.w.close()

@@ -54,7 +54,14 @@ class CoLine:
         ring_hz: float = 25.0,
         cadence: tuple[float, float] = (1.0, 4.0),
         callerid_delay: float = 0.5,
+        dial_tone: bool = True,
+        tone_level_dbm0: float = -10.0,
     ) -> None:
+        self.dial_tone = dial_tone  # dial tone when the box seizes the line (China: 450 Hz, continuous)
+        self.tone_level_dbm0 = tone_level_dbm0
+        self.tone: str | None = None  # the call-progress tone the exchange plays now (China plan)
+        self._tone_start = 0.0
+        self._tone_cache: dict[str, np.ndarray] = {}
         self.battery_v = battery_v
         self.ring_vrms = ring_vrms
         self.ring_hz = ring_hz
@@ -110,6 +117,7 @@ class CoLine:
         if self.state == SEIZED:
             self.state = CONNECTED
             self.reversed = True
+            self.tone = None
             self._log(now, "far_answer")
 
     def far_clear(self, now: float) -> None:
@@ -118,6 +126,33 @@ class CoLine:
             self.state = CLEARED
             self.reversed = False
             self._log(now, "far_clear")
+
+    def play_tone(self, now: float, tone: str | None) -> None:
+        """The exchange plays a call-progress tone toward the box ("dial", "busy", "congestion",
+        "ringback", as China's plan in dsp.tones cadences them), or stops it (None)."""
+        self.tone = tone
+        self._tone_start = now
+        self._log(now, "tone", tone or "off")
+
+    def far_clear_with_tone(self, now: float, tone: str = "busy") -> None:
+        """The far party hangs up and the exchange, like many Chinese CO lines, leaves the polarity as it
+        is and plays busy tone until the box hangs up (disconnect supervision by tone)."""
+        if self.state in (CONNECTED, SEIZED):
+            self._log(now, "far_clear", f"by {tone} tone")
+            self.play_tone(now, tone)
+
+    def _tone_samples(self, now: float, n: int) -> np.ndarray:
+        from dsp.tones import PLANS, cadence, to_int16
+
+        assert self.tone is not None
+        loop = self._tone_cache.get(self.tone)
+        if loop is None:
+            # whole cadence periods (a continuous tone: one second), so the loop repeats seamlessly
+            period = sum(PLANS["cn"][self.tone].pattern) or 1.0
+            loop = to_int16(cadence("cn", self.tone, period * 2, level_dbm0=self.tone_level_dbm0))
+            self._tone_cache[self.tone] = loop
+        start = round((now - self._tone_start) * SAMPLE_RATE) % loop.size
+        return np.take(loop, np.arange(start, start + n), mode="wrap")
 
     def set_battery(self, now: float, on: bool) -> None:
         self.battery_on = on
@@ -167,6 +202,10 @@ class CoLine:
             self._callerid_pos += chunk.size
             if self._callerid_pos >= self._callerid.size:
                 self._callerid = None
+        if self.tone is not None and self.box_offhook:
+            audio = np.clip(audio.astype(np.int32) + self._tone_samples(now, n), -32768, 32767).astype(
+                np.int16
+            )
         if self._tx.size:
             take = min(n, self._tx.size)
             audio[:take] = np.clip(audio[:take].astype(np.int32) + self._tx[:take], -32768, 32767)
@@ -189,11 +228,14 @@ class CoLine:
             elif self.state == IDLE:
                 self.state = SEIZED
                 self._log(now, "seized")
+                if self.dial_tone:
+                    self.play_tone(now, "dial")
         else:
             if self.state in (CONNECTED, SEIZED):
                 self.reversed = False
                 self._log(now, "box_clear")
             self.state = IDLE
+            self.tone = None
 
     def received_audio(self) -> np.ndarray:
         return np.concatenate(list(self.received)) if self.received else np.zeros(0, dtype=np.int16)
