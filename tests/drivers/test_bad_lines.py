@@ -95,6 +95,7 @@ def test_the_box_survives_a_far_end_that_does_not_read(make_world):
 
 def test_fxo_audio_flood_is_bounded(make_world):
     w = make_world(spans=0, ports=4)
+    w.co[0].line.dial_tone = False  # silence after the flood must be silence: no dial tone on this line
     w.board.fxo.port(1).hook(True)
     w.run(0.2)
     co = w.co[0]
