@@ -71,3 +71,23 @@ def test_waiting_caller_hears_position_announcements(make_bed) -> None:
     caller.far_hangup()
     bed.run(0.5)
     assert queue_log(bed)[-1].event == "ABANDON"
+
+
+def test_callback_settings_are_refused_until_the_box_can_dial_back(tmp_path) -> None:
+    import pytest
+
+    from firmware.calls.setup import DEFAULT_DIALPLAN, load_acd
+    from firmware.config import ConfigError
+
+    text = DEFAULT_DIALPLAN.read_text(encoding="utf-8")
+    assert "offer_frequency" not in text
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("service:"))
+    lines[index] = lines[index].replace("record: 10}", "record: 10, offer_frequency: 60}")
+    (config_dir / "dialplan.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_acd(config_dir)
+    assert caught.value.field == "queues.service.offer_frequency" and caught.value.line == index + 1
+    assert "not available yet" in caught.value.message
