@@ -37,7 +37,7 @@ class FxoE2E:
         self.port = FxoPort(FxoConfig(**cfg))
         self.drv = self.w.board.fxo.port(1)
         self.co = self.w.co[0].line
-        self.cid_rx = CallerIdReceiver(1, "bell202")
+        self.cid_rx = CallerIdReceiver(1, cfg.get("callerid", "bell202"))
         self.listen_cid = False
         self.cpt = CallProgressDetector(1, "cn")
         self.listen_cpt = False
@@ -230,5 +230,21 @@ def test_far_end_clears_by_busy_tone(rundir: str) -> None:
         t.run(4.0)
         assert t.events and t.events[0] == Disconnected("busy")
         assert not t.drv.status().offhook
+    finally:
+        t.w.close()
+
+
+def test_dtmf_caller_id_before_the_first_ring(rundir: str) -> None:
+    """Where the exchange sends DTMF caller ID (A<number>C) before ringing, the on-hook monitor hears it,
+    dsp.callerid decodes it, and the ring carries the number."""
+    clip = CallerId(number="01088886666", name=None, when=None, absence=None)
+    t = FxoE2E(rundir, answer_rings=1, callerid="dtmf")
+    try:
+        t.run(0.5)
+        t.co.send_audio(CallerIdSender("dtmf").signal(clip))
+        t.run(1.5)
+        t.co.ring(t.now)
+        t.run(2.0)
+        assert t.events[:3] == [CallerIdReceived(clip), Ringing(1, clip), Answered(incoming=True)]
     finally:
         t.w.close()
