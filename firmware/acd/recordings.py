@@ -13,18 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS recordings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    callid TEXT NOT NULL, path TEXT NOT NULL UNIQUE,
-    start REAL NOT NULL, end REAL NOT NULL,
-    number TEXT NOT NULL DEFAULT '', agent TEXT NOT NULL DEFAULT '', queue TEXT NOT NULL DEFAULT '',
-    trunk TEXT NOT NULL DEFAULT '', extension TEXT NOT NULL DEFAULT '', complete INTEGER NOT NULL DEFAULT 1,
-    error TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS recordings_start ON recordings(start);
-CREATE INDEX IF NOT EXISTS recordings_number ON recordings(number);
-CREATE INDEX IF NOT EXISTS recordings_agent ON recordings(agent);
-"""
+from firmware.storage import ensure_schema
 
 
 @dataclass(frozen=True)
@@ -67,10 +56,18 @@ class RecordingInfo:
 
 
 class RecordingIndex:
+    """Search and retention over the box's recordings table (firmware.storage: one table, written by call
+    control as each recording starts and ends)."""
+
+    COLUMNS = (
+        "id, uniqueid, path, started, started + seconds, number, agent, queue, trunk, extension,"
+        " complete, error"
+    )
+
     def __init__(self, conn: sqlite3.Connection, directory: Path) -> None:
         self.conn = conn
         self.directory = directory
-        self.conn.executescript(SCHEMA)
+        ensure_schema(conn)
 
     def path_for(self, callid: str, start: float) -> Path:
         """Where a new recording goes: one folder per day keeps directories small and purges cheap."""
@@ -94,19 +91,19 @@ class RecordingIndex:
     ) -> int:
         """Index a finished recording (error: why it stopped early, e.g. "disk full")."""
         cursor = self.conn.execute(
-            "INSERT OR REPLACE INTO recordings(callid, path, start, end, number, agent, queue, trunk,"
-            " extension, complete, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO recordings(uniqueid, path, kind, started, seconds, complete, number, agent, queue,"
+            " trunk, extension, error) VALUES (?,?,'call',?,?,?,?,?,?,?,?,?)",
             (
                 callid,
                 str(path),
                 start,
-                end,
+                end - start,
+                int(error is None),
                 number,
                 agent,
                 queue,
                 trunk,
                 extension,
-                error is None,
                 error or "",
             ),
         )
@@ -128,39 +125,40 @@ class RecordingIndex:
         clauses: list[str] = []
         params: list[object] = []
         if start is not None:
-            clauses.append("start >= ?")
+            clauses.append("started >= ?")
             params.append(start)
         if end is not None:
-            clauses.append("start < ?")
+            clauses.append("started < ?")
             params.append(end)
         if number:
             clauses.append("number LIKE ? ESCAPE '\\'")
             params.append("%" + number.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        for column, value in (("agent", agent), ("queue", queue), ("callid", callid)):
+        for column, value in (("agent", agent), ("queue", queue), ("uniqueid", callid)):
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        query = (
-            "SELECT * FROM recordings"
-            + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + " ORDER BY start"
-        )
-        return [RecordingInfo(*row[:10], bool(row[10]), row[11]) for row in self.conn.execute(query, params)]
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self.conn.execute(f"SELECT {self.COLUMNS} FROM recordings{where} ORDER BY started", params)
+        return [RecordingInfo(*row[:10], bool(row[10]), row[11]) for row in rows]
 
     def purge(self, now: float, retention_days: float) -> int:
-        """Delete recordings that ended more than `retention_days` ago; returns how many went."""
+        """Delete recordings that ended more than `retention_days` ago, file and row; returns how many."""
         cutoff = now - retention_days * 86400
-        old = self.conn.execute("SELECT id, path FROM recordings WHERE end < ?", (cutoff,)).fetchall()
+        old = self.conn.execute(
+            "SELECT id, path FROM recordings WHERE started + seconds < ?", (cutoff,)
+        ).fetchall()
+        purged = 0
         for row_id, path in old:
             try:
                 Path(path).unlink(missing_ok=True)
             except OSError:
                 continue  # keep the row: the file is still there and the next purge tries again
             self.conn.execute("DELETE FROM recordings WHERE id = ?", (row_id,))
+            purged += 1
         self.conn.commit()
         for day_dir in sorted(self.directory.glob("*/")) if self.directory.exists() else []:
             try:
                 day_dir.rmdir()  # only succeeds once a day's folder is empty
             except OSError:
                 pass
-        return len(old)
+        return purged

@@ -48,6 +48,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "timezone": {"type": "string"},
         "ring_seconds": {"type": "number", "minimum": 1, "maximum": 300},
+        "recording_retention_days": {"type": "number", "minimum": 1},
         "moh": {"type": "string"},
         "calendars": {
             "type": "object",
@@ -242,6 +243,7 @@ class Route:
 class Dialplan:
     timezone: ZoneInfo
     ring_seconds: float = 20.0
+    recording_retention_days: float = 90.0  # recordings older than this are deleted, file and index row
     moh: str = "moh"
     calendars: dict[str, Calendar] = field(default_factory=dict)
     blacklist: list[re.Pattern[str]] = field(default_factory=list)
@@ -325,6 +327,7 @@ def build_dialplan(doc: YamlDocument, flows: set[str] | None = None) -> Dialplan
         raise doc.error(("timezone",), f"unknown time zone {data.get('timezone')!r}") from None
     plan = Dialplan(timezone=tz, source=doc.file)
     plan.ring_seconds = float(data.get("ring_seconds", 20))
+    plan.recording_retention_days = float(data.get("recording_retention_days", 90))
     plan.moh = data.get("moh", "moh")
     plan.extensions = {str(k): v or {} for k, v in (data.get("extensions") or {}).items()}
     plan.queues = {str(k): v for k, v in (data.get("queues") or {}).items()}

@@ -547,10 +547,13 @@ class CallManager:
     def start_recording(self, call: Call) -> None:
         assert self.recorder is not None and self.data_dir is not None
         path = self.data_dir / "recordings" / f"{call.uniqueid}.wav"
-        rec_id = self.store.add_recording(call.uniqueid, str(path), "call", self.wall())
+        fields = {"number": call.cdr.src, "queue": call.queue or "", "trunk": call.a.trunk or ""}
+        if call.b is not None:
+            fields["agent"] = getattr(call.b, "number", "") or ""
+        rec_id = self.store.add_recording(call.uniqueid, str(path), "call", self.wall(), **fields)
 
         def done(rec: Recording) -> None:
-            self.store.finish_recording(rec_id, rec.seconds, rec.error is None)
+            self.store.finish_recording(rec_id, rec.seconds, rec.error is None, rec.error or "")
 
         call.recording = self.recorder.open(path, done)
         self.engine.record(call.a.channel, call.recording)

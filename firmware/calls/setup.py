@@ -19,6 +19,7 @@ from firmware.acd.config import AcdConfig, acd_config_from_dialplan
 from firmware.acd.core import Acd
 from firmware.acd.director import AcdDirector
 from firmware.acd.queuelog import QueueLog
+from firmware.acd.recordings import RecordingIndex
 from firmware.calls.dialplan import Dialplan, load_dialplan
 from firmware.calls.manager import CallManager
 from firmware.config import load_yaml
@@ -125,7 +126,28 @@ def start_acd(mgr: CallManager, config: AcdConfig, data: Path) -> AcdDirector:
         for agent in sorted(acd.agents):
             acd.login(agent, now)
     mgr.acd = AcdDirector(mgr, acd)
+    _schedule_recording_purge(mgr, RecordingIndex(conn, data / "recordings"))
     return mgr.acd
+
+
+PURGE_EVERY_S = 3600.0
+
+
+def _schedule_recording_purge(mgr: CallManager, index: RecordingIndex) -> None:
+    """Recordings past the dialplan's retention go, file and index row, hourly (and once at start)."""
+
+    def purge() -> None:
+        try:
+            gone = index.purge(mgr.wall(), mgr.plan.recording_retention_days)
+            if gone:
+                mgr.alarms.append(
+                    f"recordings: {gone} past {mgr.plan.recording_retention_days:g} days purged"
+                )
+        except (OSError, sqlite3.Error) as error:  # a purge that fails tries again next hour
+            mgr.alarm("recordings", f"retention purge failed: {error}")
+        mgr.clock.call_later(PURGE_EVERY_S, purge)
+
+    purge()
 
 
 def reload_config(mgr: CallManager, config_dir: str | Path | None) -> None:

@@ -105,12 +105,31 @@ CREATE INDEX IF NOT EXISTS customers_number ON customers(number);
 CREATE INDEX IF NOT EXISTS customers_account ON customers(account);
 CREATE TABLE IF NOT EXISTS recordings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    uniqueid TEXT, path TEXT NOT NULL, kind TEXT, started REAL, seconds REAL, complete INTEGER
+    uniqueid TEXT, path TEXT NOT NULL, kind TEXT, started REAL, seconds REAL, complete INTEGER,
+    number TEXT NOT NULL DEFAULT '', agent TEXT NOT NULL DEFAULT '', queue TEXT NOT NULL DEFAULT '',
+    trunk TEXT NOT NULL DEFAULT '', extension TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL, source TEXT, kind TEXT, text TEXT
 );
 """
+
+
+# Columns added since a data directory was first made: added in place by ensure_schema, nothing lost.
+ADDED_COLUMNS = {"recordings": ("number", "agent", "queue", "trunk", "extension", "error")}
+
+
+def ensure_schema(db: sqlite3.Connection) -> None:
+    """The box's tables on any connection to its database (the store's own, the ACD's), old ones upgraded."""
+    db.executescript(_SCHEMA)
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX IF NOT EXISTS recordings_started ON recordings(started)")
+    if db.in_transaction:
+        db.commit()
 
 
 class Store:
@@ -123,7 +142,9 @@ class Store:
         # FULL: each commit is fsynced, so a completed call survives a power cut as well as kill -9.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        ensure_schema(self._db)
+
+    _ADDED_COLUMNS = ADDED_COLUMNS
 
     def close(self) -> None:
         with self._lock:
@@ -204,20 +225,23 @@ class Store:
         return rec
 
     # --- recordings and alarms ---------------------------------------------------------------------
-    def add_recording(self, uniqueid: str, path: str, kind: str, started: float) -> int:
+    def add_recording(self, uniqueid: str, path: str, kind: str, started: float, **fields: str) -> int:
+        """Index a recording as it starts; fields: number, agent, queue, trunk, extension (for search)."""
+        extra = {k: str(v) for k, v in fields.items() if k in self._ADDED_COLUMNS["recordings"]}
+        columns = ", ".join(["uniqueid", "path", "kind", "started", "seconds", "complete", *extra])
+        marks = ", ".join(["?"] * (6 + len(extra)))
         with self._lock:
             cur = self._db.execute(
-                "INSERT INTO recordings(uniqueid, path, kind, started, seconds, complete)"
-                " VALUES (?,?,?,?,0,0)",
-                (uniqueid, path, kind, started),
+                f"INSERT INTO recordings({columns}) VALUES ({marks})",
+                (uniqueid, path, kind, started, 0, 0, *extra.values()),
             )
             return int(cur.lastrowid or 0)
 
-    def finish_recording(self, rec_id: int, seconds: float, complete: bool) -> None:
+    def finish_recording(self, rec_id: int, seconds: float, complete: bool, error: str = "") -> None:
         with self._lock:
             self._db.execute(
-                "UPDATE recordings SET seconds = ?, complete = ? WHERE id = ?",
-                (seconds, int(complete), rec_id),
+                "UPDATE recordings SET seconds = ?, complete = ?, error = ? WHERE id = ?",
+                (seconds, int(complete), error, rec_id),
             )
 
     def recordings(self) -> list[dict[str, Any]]:

@@ -91,3 +91,31 @@ def test_callback_settings_are_refused_until_the_box_can_dial_back(tmp_path) -> 
         load_acd(config_dir)
     assert caught.value.field == "queues.service.offer_frequency" and caught.value.line == index + 1
     assert "not available yet" in caught.value.message
+
+
+def test_box_recordings_are_searchable_and_purged_after_retention(make_bed) -> None:
+    from firmware.acd.recordings import RecordingIndex
+    from firmware.calls.setup import PURGE_EVERY_S
+
+    bed = make_bed()
+    bed.mgr.plan.queues["service"]["record"] = 100
+    bed.mgr.plan.recording_retention_days = 1
+    bed.phones.add_phone("1002", PhoneBehaviour(answer_after=1.0))
+    bed.mgr.acd.feature("1001", "pause", "")
+    caller = bed.call_in("13877776666", "95588")
+    bed.run(12.0)
+    caller.press("1")
+    bed.run(10.0)
+    caller.far_hangup()
+    bed.run(1.0)
+    index = RecordingIndex(bed.mgr.acd.acd.conn, bed.mgr.data_dir / "recordings")
+    [found] = index.search(number="7776666")
+    assert found.agent == "1002" and found.queue == "service" and found.complete and found.seconds > 5
+    assert index.search(agent="1001") == [] and len(index.search(queue="service")) == 1
+    path = found.path
+    assert PURGE_EVERY_S <= 3600  # the box purges at least hourly; a day later this one is past retention
+    assert index.purge(bed.mgr.wall() + 86400 + 60, bed.mgr.plan.recording_retention_days) == 1
+    assert index.search() == []
+    import os
+
+    assert not os.path.exists(path)
