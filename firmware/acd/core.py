@@ -403,9 +403,10 @@ class Acd:
         state = agent.state
         if state is AgentState.AVAILABLE:
             self._free.add(agent.name)
+            self._route_due = True  # only a newly free agent can take a waiting caller
         else:
             self._free.discard(agent.name)
-        self._route_due = self._check_empty = True
+        self._check_empty = True
         if self._last_state.get(agent.name) != state:
             self._last_state[agent.name] = state
             self.log.execute(
@@ -969,7 +970,11 @@ class Acd:
         actions: list[Action] = []
         if not self._free:
             return actions
+        # only queues one of the free agents is logged in to can route anybody
+        reachable = {name for agent in self._free for name in self.agents[agent].queues}
         for queue in self._queue_order:
+            if queue.config.name not in reachable:
+                continue
             queue_free = self._free & queue.config.member_set
             if not queue_free:
                 continue  # nobody of this queue is free: its callers need not be looked at

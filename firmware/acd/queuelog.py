@@ -15,6 +15,7 @@ read. The data fields of each event follow Asterisk's documentation (doc/queuelo
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -178,37 +179,30 @@ class QueueLog:
         return entry
 
     def execute(self, sql: str, params: tuple[object, ...]) -> None:
-        """A write that must reach the database: kept in memory, in order, while the database cannot take it
-        (disk or database full, I/O error) and retried at every commit, so the calls go on meanwhile."""
+        """A write that must reach the database. Writes are queued and run at the commit that ends the
+        input (grouped: one executemany per run of the same statement), so an event's lines and rows land
+        together. While the database cannot take them (disk or database full, I/O error) they stay in
+        memory, in order, and are retried at every commit: the calls go on meanwhile."""
         self._batch.append((sql, params))
-        if self.pending:
-            return  # keep the order: nothing overtakes what is waiting
-        try:
-            self.conn.execute(sql, params)
-        except sqlite3.Error as error:
-            self._failed(error)
 
-    def _failed(self, error: sqlite3.Error) -> None:
+    def _failed(self, error: sqlite3.Error, statements: list[tuple[str, tuple[object, ...]]]) -> None:
         if self.conn.in_transaction:
             self.conn.rollback()
-        # everything this transaction wrote is gone with the rollback: keep all of it, in order
-        self.pending.extend(self._batch)
-        self._batch = []
+        self.pending = statements  # everything not committed, oldest first
         self._alarm(f"queue log not stored ({error}); {len(self.pending)} writes kept in memory for retry")
 
     def _commit(self) -> None:
-        try:
-            if self.pending:
-                waiting, self.pending = self.pending + self._batch, []
-                self._batch = waiting
-                for sql, params in waiting:
-                    self.conn.execute(sql, params)
-            if self.conn.in_transaction:
-                self.conn.commit()
-        except sqlite3.Error as error:
-            self._failed(error)
-            return
+        statements = self.pending + self._batch
         self._batch = []
+        if statements:
+            try:
+                for sql, group in itertools.groupby(statements, key=lambda statement: statement[0]):
+                    self.conn.executemany(sql, [params for _, params in group])
+                self.conn.commit()
+            except sqlite3.Error as error:
+                self._failed(error, statements)
+                return
+            self.pending = []
         if self._file is not None:
             try:
                 self._file.flush()
