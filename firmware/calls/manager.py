@@ -397,6 +397,13 @@ class CallManager:
         self.tone(call.a, "busy")
         self.later(call, 5.0, lambda: self.end_call(call, cause, disposition="BUSY"))
 
+    def feature(self, extension: str, action: str, argument: str) -> bool:
+        """An extension dialled a feature code (the SIP side reports it): queue log-in / log-out, pause with a
+        reason code and unpause go to the ACD. False when nobody here takes it."""
+        if self.acd is not None and action in ("queue_login", "queue_logout", "pause", "unpause"):
+            return bool(self.acd.feature(extension, action, argument))
+        return False
+
     def enter_queue(self, call: Call, queue: str, priority: int = 0) -> None:
         owned_by_acd = self.acd is not None and self.acd.owns(queue)
         if queue not in self.plan.queues and not owned_by_acd:

@@ -124,7 +124,8 @@ class SipLine:
         self._defer = defer or (lambda fn: clock.call_later(0.0, fn))
         self._flush_pending = False
         self.on_transfer: Callable[[SipEndpoint, str, SipEndpoint | None], bool] | None = None
-        self.on_feature: Callable[[str, str, str], None] | None = None
+        # feature codes go to call control when it takes them (CallManager.feature: the ACD's log-in/pause)
+        self.on_feature: Callable[[str, str, str], object] | None = getattr(control, "feature", None)
         self.on_registration: Callable[[str, str, bool], None] | None = None
         self.on_hold: Callable[[SipEndpoint, bool], None] | None = None
 

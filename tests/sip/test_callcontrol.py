@@ -147,3 +147,26 @@ def test_sip_phone_calls_out_through_the_trunk_and_hears_causes(box):
     tb.run(5.0)
     rejected = alice.last(Response, method="INVITE")
     assert rejected.status == 403 and "cause=52" in rejected.headers["Reason"]
+
+
+def test_agent_feature_codes_reach_the_acd(box):
+    """*43<code> from an agent's SIP phone pauses them in the ACD with that reason; *44 unpauses; *42 logs
+    them out (the queue log says so)."""
+    from firmware.acd.core import AgentState
+
+    tb, world, line = box
+    phone = Phone(world, "1001", "pw1", 6101)
+    assert phone.register().status == 200
+    acd = tb.mgr.acd.acd
+    phone.call("*432")
+    tb.run(1.0)
+    assert acd.agents["1001"].state is AgentState.PAUSED and acd.agents["1001"].pause_reason == "code 2"
+    phone.call("*44")
+    tb.run(1.0)
+    assert acd.agents["1001"].state is AgentState.AVAILABLE
+    phone.call("*42")
+    tb.run(1.0)
+    assert acd.agents["1001"].state is AgentState.LOGGED_OUT
+    phone.call("*41")
+    tb.run(1.0)
+    assert acd.agents["1001"].state is AgentState.AVAILABLE
