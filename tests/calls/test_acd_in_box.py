@@ -119,3 +119,35 @@ def test_box_recordings_are_searchable_and_purged_after_retention(make_bed) -> N
     import os
 
     assert not os.path.exists(path)
+
+
+def test_what_the_announcement_says(make_bed) -> None:
+    """Position and estimated wait as the recorded fragments the caller hears, in Mandarin and English."""
+    from firmware.acd.core import Announce
+    from firmware.ivr.say import say_number_cmn, say_number_en
+
+    bed = make_bed()
+    director = bed.mgr.acd
+    spoken: list[list[str]] = []
+    director._say = lambda call, fragments: spoken.append(fragments)  # observe what would be played
+    caller = bed.call_in("13800000003", "95588")
+    bed.run(12.0)
+    caller.press("1")
+    bed.run(2.0)
+    callid = bed.call_of(caller).uniqueid
+    director._run([Announce(callid, 3, 150.0)])
+    assert spoken[-1] == [
+        "you_are_number",
+        *say_number_cmn(3),
+        "in_queue",
+        "wait_about",
+        *say_number_cmn(2),
+        "minutes",
+    ]  # 150 s rounds to about 2 minutes
+    director.lang = "en"
+    director._run([Announce(callid, 12, None)])  # no estimate yet: the position alone
+    assert spoken[-1] == ["you_are_number", *say_number_en(12), "in_queue"]
+    # every fragment named exists as a prompt in both languages
+    for lang in ("cmn", "en"):
+        for name in ["you_are_number", "in_queue", "wait_about", "minutes", *say_number_cmn(3)]:
+            assert bed.mgr.prompts.path(name, lang) is not None, (name, lang)
