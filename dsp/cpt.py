@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from dsp.blocks import check_block
+from dsp.blocks import SubBlocks, check_block
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 from dsp.tones import PLANS
@@ -112,8 +112,7 @@ class CallProgressDetector:
         self._purity = np.float32(PURITY * WIN / 2.0)
         self._cos_max = np.float32(math.cos(2.0 * math.pi * MAX_OFFSET_HZ * STEP / SAMPLE_RATE))
 
-        self._pending = np.zeros((c, STEP), dtype=np.int16)
-        self._fill = 0
+        self._blocks = SubBlocks(c, STEP)  # partial sub-block carried between calls
         self._t = 0  # steps processed (global grid)
         self._origin = np.zeros(c, dtype=np.int64)
         self._prev_x = np.zeros((2, c), dtype=np.float32)  # previous step's DFT (re, im)
@@ -131,8 +130,8 @@ class CallProgressDetector:
         if not isinstance(channel, int | np.integer) or not 0 <= channel < self.channels:
             raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel!r}")
         ch = int(channel)
-        self._pending[ch] = 0
-        self._origin[ch] = self._t * STEP + self._fill
+        self._blocks.clear(ch)
+        self._origin[ch] = self._t * STEP + self._blocks.fill
         self._prev_x[:, ch] = 0
         self._prev_e[ch] = 0
         self._on[ch] = False
@@ -143,24 +142,7 @@ class CallProgressDetector:
 
     def process(self, block: npt.ArrayLike) -> list[Event]:
         """Feed (channels, n) int16 samples, n >= 1; returns tones whose cadence was confirmed."""
-        x = self._check(block)
-        events: list[Event] = []
-        if self._fill:
-            take = min(STEP - self._fill, x.shape[1])
-            self._pending[:, self._fill : self._fill + take] = x[:, :take]
-            self._fill += take
-            x = x[:, take:]
-            if self._fill == STEP:
-                self._fill = 0
-                events += self._run(self._pending)
-        whole = (x.shape[1] // STEP) * STEP
-        if whole:
-            events += self._run(x[:, :whole])
-        rest = x.shape[1] - whole
-        if rest:
-            self._pending[:, :rest] = x[:, whole:]
-            self._fill = rest
-        return events
+        return self._blocks.feed(self._check(block), self._run)
 
     # ----------------------------------------------------------------- private
     def _check(self, block: npt.ArrayLike) -> np.ndarray:

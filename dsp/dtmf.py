@@ -45,7 +45,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from dsp.blocks import check_block
+from dsp.blocks import SubBlocks, check_block
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 from dsp.tones import DTMF_COLS, DTMF_KEYS, DTMF_ROWS
@@ -105,8 +105,7 @@ class DtmfDetector:
             raise ValueError(f"channels must be a positive integer, got {channels!r}")
         self.channels = int(channels)
         c = self.channels
-        self._pending = np.zeros((c, SUB), dtype=np.int16)  # partial sub-block carried between calls
-        self._fill = 0  # samples in _pending (same for every channel)
+        self._blocks = SubBlocks(c, SUB, MAX_RUN)  # partial sub-block carried between calls
         self._subblocks = 0  # sub-blocks processed so far (global grid)
         self._origin = np.zeros(c, dtype=np.int64)  # global sample index where each channel (re)started
         # DFTs of the last three sub-blocks (oldest first; (16, channels): real parts of the 8 bins, then
@@ -138,8 +137,8 @@ class DtmfDetector:
         if not isinstance(channel, int | np.integer) or not 0 <= channel < self.channels:
             raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel!r}")
         ch = int(channel)
-        self._pending[ch] = 0
-        self._origin[ch] = self._subblocks * SUB + self._fill
+        self._blocks.clear(ch)
+        self._origin[ch] = self._subblocks * SUB + self._blocks.fill
         for h in self._hx:
             h[:, ch] = 0
         self._y_last[:, ch] = 0
@@ -151,24 +150,7 @@ class DtmfDetector:
 
     def process(self, block: npt.ArrayLike) -> list[Event]:
         """Feed (channels, n) int16 samples, n >= 1; returns the key presses that began and were confirmed."""
-        x = self._check(block)
-        events: list[Event] = []
-        if self._fill:
-            take = min(SUB - self._fill, x.shape[1])
-            self._pending[:, self._fill : self._fill + take] = x[:, :take]
-            self._fill += take
-            x = x[:, take:]
-            if self._fill == SUB:
-                self._fill = 0
-                events += self._run(self._pending)
-        whole = (x.shape[1] // SUB) * SUB
-        for start in range(0, whole, MAX_RUN):  # long inputs in slices: bounded scratch memory
-            events += self._run(x[:, start : min(whole, start + MAX_RUN)])
-        rest = x.shape[1] - whole
-        if rest:
-            self._pending[:, :rest] = x[:, whole:]
-            self._fill = rest
-        return events
+        return self._blocks.feed(self._check(block), self._run)
 
     # ----------------------------------------------------------------- private
     def _check(self, block: npt.ArrayLike) -> np.ndarray:
