@@ -230,6 +230,8 @@ class AcdDirector:
             self._say(call, ["callback_registered"])
             self.mgr.later(call, 4.0, lambda: self.mgr.end_call(call))
             return
+        if action.destination.startswith("voicemail:"):
+            call.vars["mailbox"] = action.destination.partition(":")[2]  # the voicemail flow files it there
         self.mgr.route_to(call, _destination(action.destination), f"queue {action.reason}")
 
     def _moved(self, action: Moved) -> None:

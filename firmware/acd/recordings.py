@@ -119,6 +119,8 @@ class RecordingIndex:
         agent: str | None = None,
         queue: str | None = None,
         callid: str | None = None,
+        extension: str | None = None,
+        kind: str | None = None,
     ) -> list[RecordingInfo]:
         """Recordings that began in [start, end) and match every given field (number matches a substring,
         so a search for the last digits finds the caller)."""
@@ -133,7 +135,13 @@ class RecordingIndex:
         if number:
             clauses.append("number LIKE ? ESCAPE '\\'")
             params.append("%" + number.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        for column, value in (("agent", agent), ("queue", queue), ("uniqueid", callid)):
+        for column, value in (
+            ("agent", agent),
+            ("queue", queue),
+            ("uniqueid", callid),
+            ("extension", extension),  # a voicemail box for messages
+            ("kind", kind),  # "call" or "message"
+        ):
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)

@@ -319,10 +319,14 @@ class IvrSession:
         if mgr.recorder is not None and mgr.data_dir is not None:
             n = sum(1 for k in self.call.vars if k.startswith("recording"))
             path = mgr.data_dir / "messages" / f"{self.call.uniqueid}-{n}.wav"
-            rec_id = mgr.store.add_recording(self.call.uniqueid, str(path), "message", mgr.wall())
+            # the mailbox (a queue's voicemail:BOX overflow) and the caller: how the message is found again
+            fields = {"number": self.call.cdr.src, "extension": str(self.call.vars.get("mailbox", ""))}
+            if self.call.queue:
+                fields["queue"] = self.call.queue
+            rec_id = mgr.store.add_recording(self.call.uniqueid, str(path), "message", mgr.wall(), **fields)
 
             def done(rec: Any) -> None:
-                mgr.store.finish_recording(rec_id, rec.seconds, rec.error is None)
+                mgr.store.finish_recording(rec_id, rec.seconds, rec.error is None, rec.error or "")
 
             self._rec = mgr.recorder.open(path, done)
             mgr.engine.record(self.call.a.channel, self._rec)

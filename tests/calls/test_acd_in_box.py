@@ -3,6 +3,8 @@ announcements, and the queue log beside the CDRs in the data directory."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from firmware.acd.core import AgentState, Announce
 from firmware.acd.queuelog import parse_line
 from firmware.calls.loopback import PhoneBehaviour
@@ -151,3 +153,34 @@ def test_what_the_announcement_says(make_bed) -> None:
     for lang in ("cmn", "en"):
         for name in ["you_are_number", "in_queue", "wait_about", "minutes", *say_number_cmn(3)]:
             assert bed.mgr.prompts.path(name, lang) is not None, (name, lang)
+
+
+def test_queue_timeout_to_voicemail_leaves_a_message_in_the_mailbox(make_bed, tmp_path) -> None:
+    """A queue whose callers wait too long overflows to voicemail:200; the default voicemail flow records
+    the message, filed under mailbox 200 with the caller's number."""
+    from firmware.acd.recordings import RecordingIndex
+    from firmware.calls.setup import DEFAULT_DIALPLAN
+
+    config = tmp_path / "config"
+    config.mkdir()
+    text = DEFAULT_DIALPLAN.read_text(encoding="utf-8").replace(
+        "max_wait: 600, survey: survey, record: 10}",
+        "max_wait: 20, survey: survey, record: 10, overflow: 'voicemail:200'}",
+    )
+    (config / "dialplan.yaml").write_text(text, encoding="utf-8")
+    bed = make_bed(config_dir=config)
+    assert bed.mgr.acd.acd.queues["service"].config.overflow == "voicemail:200"
+    caller = bed.call_in("13855554444", "95588")  # no agent answers: everyone rings out
+    bed.run(12.0)
+    caller.press("1")
+    bed.run(25.0)  # 20 s in the queue, then the voicemail greeting and the beep
+    call = bed.call_of(caller)
+    assert call is not None and call.state == "ivr" and call.vars.get("mailbox") == "200"
+    caller.say(np.full(8000 * 3, 3000, dtype=np.int16))  # three seconds of message
+    bed.run(4.0)
+    caller.press("#")
+    bed.run(6.0)
+    index = RecordingIndex(bed.mgr.acd.acd.conn, bed.mgr.data_dir / "messages")
+    [message] = index.search(extension="200", kind="message")
+    assert message.number == "13855554444" and message.queue == "service"
+    assert [e.event for e in queue_log(bed) if e.callid == call.uniqueid][-1] == "EXITWITHTIMEOUT"
