@@ -610,10 +610,9 @@ class CallManager:
             self.dial_external(call, target, from_ext=b.number)
         return True
 
-    def consult(self, call: Call, target: str) -> Endpoint | None:
-        """Attended transfer, step 1: A on hold, B rings `target` and talks to them when they answer."""
-        if call.b is None or call.state != "up":
-            return None
+    def _originate_for_b(self, call: Call, target: str) -> Endpoint | None:
+        """A new leg from the call's B party to `target`, within B's permissions (consult, three-way)."""
+        assert call.b is not None
         ok, cls = self.plan.permitted(call.b.number, target)
         if not ok:
             return None
@@ -625,9 +624,17 @@ class CallManager:
             )
         else:
             leg = self.originate_external(target, call.b.number, call)
+        if leg is not None:
+            leg.number = target
+        return leg
+
+    def consult(self, call: Call, target: str) -> Endpoint | None:
+        """Attended transfer, step 1: A on hold, B rings `target` and talks to them when they answer."""
+        if call.b is None or call.state != "up":
+            return None
+        leg = self._originate_for_b(call, target)
         if leg is None:
             return None
-        leg.number = target
         self.hold(call)
         call.consult = leg
         self._attach(call, leg)
@@ -681,20 +688,9 @@ class CallManager:
         """Three-way: ring `target`; when they answer, A, B and they all hear each other."""
         if call.b is None:
             return None
-        ok, cls = self.plan.permitted(call.b.number, target)
-        if not ok:
-            return None
-        if cls == "internal":
-            leg = (
-                self.extension_lines.originate(target, call.b.number, None, self)
-                if self.extension_lines
-                else None
-            )
-        else:
-            leg = self.originate_external(target, call.b.number, call)
+        leg = self._originate_for_b(call, target)
         if leg is None:
             return None
-        leg.number = target
         self._attach(call, leg)
         call.ringing.append(leg)
 
