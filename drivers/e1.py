@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from drivers._lib import DriverError, check, ffi, lib
+from drivers._ring import DmaRings
 
 FRAME = 32
 # Timeslots that carry voice: TS1..15 and TS17..31 (TS0 framing, TS16 signalling).
@@ -200,7 +201,7 @@ class Span:
         return np.frombuffer(ffi.buffer(self._abcd), dtype=np.uint8)[1:].copy(), int(self._changed[0])
 
 
-class E1Card:
+class E1Card(DmaRings):
     """The E1 card behind a regio (a `const struct regio *` from the board model or the spidev backend)."""
 
     def __init__(self, regio: Any, keepalive: object = None) -> None:
@@ -212,9 +213,6 @@ class E1Card:
         self._d = ffi.gc(d, lib.e1drv_close)
         self.nspans = check(lib.e1drv_nspans(self._d), "nspans")
         self.spans = [Span(self, i + 1) for i in range(self.nspans)]
-        self.ring = 0
-        self._rx: np.ndarray | None = None
-        self._tx: np.ndarray | None = None
 
     def span(self, number: int) -> Span:
         if not 1 <= number <= self.nspans:
@@ -226,11 +224,8 @@ class E1Card:
         check(lib.e1drv_dma_start(self._d, ring_frames), "dma start")
         info = ffi.new("struct e1_dma_info *")
         check(lib.e1drv_dma_info(self._d, info), "dma info")
-        self.ring = int(info.ring_frames)
-        size = int(info.nspans) * FRAME * self.ring
-        shape = (int(info.nspans) * FRAME, self.ring)
-        self._rx = np.frombuffer(ffi.buffer(info.rx, size), dtype=np.uint8).reshape(shape)
-        self._tx = np.frombuffer(ffi.buffer(info.tx, size), dtype=np.uint8).reshape(shape)
+        # rows: span s, timeslot t is row s*32+t (all 32 timeslots of every span)
+        self._map_rings(info.rx, info.tx, int(info.nspans) * FRAME, int(info.ring_frames))
 
     def stop_dma(self) -> None:
         check(lib.e1drv_dma_stop(self._d), "dma stop")
@@ -238,40 +233,3 @@ class E1Card:
     def count(self) -> int:
         """Frames the DMA has moved since it started."""
         return int(lib.e1drv_dma_count(self._d))
-
-    def rx_block(self, n: int, end: int | None = None) -> np.ndarray:
-        """The last n frames received (ending at `end`, default the DMA count) as (spans*32, n) uint8;
-        a view on the ring unless the block wraps (then a copy). Row s*32+t is span s+1, timeslot t."""
-        assert self._rx is not None, "DMA not started"
-        return _ring_slice(self._rx, (self.count() if end is None else end) - n, n)
-
-    def tx_block(self, n: int, start: int | None = None) -> np.ndarray:
-        """The n frames the card sends next (from `start`, default the DMA count) as a writable
-        (spans*32, n) view; write into it (or use write_tx if the block wraps the ring)."""
-        assert self._tx is not None, "DMA not started"
-        s = (self.count() if start is None else start) % self.ring
-        if s + n > self.ring:
-            raise ValueError("block wraps the ring: use a ring that is a multiple of the tick, or write_tx")
-        return self._tx[:, s : s + n]
-
-    def write_tx(self, block: np.ndarray, start: int | None = None) -> None:
-        assert self._tx is not None, "DMA not started"
-        _ring_write(self._tx, self.count() if start is None else start, block)
-
-
-def _ring_slice(ring: np.ndarray, start: int, n: int) -> np.ndarray:
-    size = ring.shape[1]
-    s = start % size
-    if s + n <= size:
-        return ring[:, s : s + n]
-    return np.concatenate([ring[:, s:], ring[:, : n - (size - s)]], axis=1)
-
-
-def _ring_write(ring: np.ndarray, start: int, block: np.ndarray) -> None:
-    size = ring.shape[1]
-    n = block.shape[1]
-    s = start % size
-    first = min(n, size - s)
-    ring[:, s : s + first] = block[:, :first]
-    if first < n:
-        ring[:, : n - first] = block[:, first:]

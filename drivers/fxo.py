@@ -7,10 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from drivers._lib import DriverError, check, ffi, lib
-from drivers.e1 import _ring_slice, _ring_write
+from drivers._ring import DmaRings
 
 SAMPLE_RATE = 8000
 EVENT_NAMES = {
@@ -92,7 +90,7 @@ class Port:
         )
 
 
-class FxoCard:
+class FxoCard(DmaRings):
     """The FXO card behind a regio (`const struct regio *`)."""
 
     def __init__(self, regio: Any, keepalive: object = None) -> None:
@@ -105,9 +103,6 @@ class FxoCard:
         self.nports = check(lib.fxodrv_nports(self._d), "nports")
         self.ports = [Port(self, i + 1) for i in range(self.nports)]
         self._ev = ffi.new("struct fxo_event[64]")
-        self.ring = 0
-        self._rx: np.ndarray | None = None
-        self._tx: np.ndarray | None = None
 
     def port(self, number: int) -> Port:
         if not 1 <= number <= self.nports:
@@ -136,30 +131,10 @@ class FxoCard:
         check(lib.fxodrv_dma_start(self._d, ring_samples), "dma start")
         info = ffi.new("struct fxo_dma_info *")
         check(lib.fxodrv_dma_info(self._d, info), "dma info")
-        self.ring = int(info.ring_samples)
-        size = int(info.nports) * self.ring
-        shape = (int(info.nports), self.ring)
-        self._rx = np.frombuffer(ffi.buffer(info.rx, size), dtype=np.uint8).reshape(shape)
-        self._tx = np.frombuffer(ffi.buffer(info.tx, size), dtype=np.uint8).reshape(shape)
+        self._map_rings(info.rx, info.tx, int(info.nports), int(info.ring_samples))  # a row per port
 
     def stop_dma(self) -> None:
         check(lib.fxodrv_dma_stop(self._d), "dma stop")
 
     def count(self) -> int:
         return int(lib.fxodrv_dma_count(self._d))
-
-    def rx_block(self, n: int, end: int | None = None) -> np.ndarray:
-        """The last n samples received, (ports, n) A-law; a view unless the block wraps the ring."""
-        assert self._rx is not None, "DMA not started"
-        return _ring_slice(self._rx, (self.count() if end is None else end) - n, n)
-
-    def tx_block(self, n: int, start: int | None = None) -> np.ndarray:
-        assert self._tx is not None, "DMA not started"
-        s = (self.count() if start is None else start) % self.ring
-        if s + n > self.ring:
-            raise ValueError("block wraps the ring: use a ring that is a multiple of the tick, or write_tx")
-        return self._tx[:, s : s + n]
-
-    def write_tx(self, block: np.ndarray, start: int | None = None) -> None:
-        assert self._tx is not None, "DMA not started"
-        _ring_write(self._tx, self.count() if start is None else start, block)
