@@ -41,7 +41,6 @@ __all__ = ["AcdConfig", "ConfigError", "PenaltyStep", "QueueConfig", "load_acd_c
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
 # Member conditions that make a queue count as empty for joinempty / leavewhenempty (Asterisk's names).
 EMPTY_CONDITIONS = ("unavailable", "paused", "inuse", "ringing", "wrapup", "penalty")
-OVERFLOW_KINDS = ("queue", "voicemail", "callback", "flow", "extension", "external", "hangup")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from firmware.acd.config import DESTINATION_KINDS
 from firmware.acd.core import (
     Acd,
     Action,
@@ -263,7 +264,7 @@ def _destination(text: str) -> Any:
     from firmware.calls.dialplan import Dest
 
     kind, _, target = text.partition(":")
-    if kind in ("queue", "flow", "extension", "external"):
+    if kind in DESTINATION_KINDS:
         return Dest(kind, target)
     if kind == "voicemail":
         return Dest("flow", "voicemail")
