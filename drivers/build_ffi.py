@@ -96,11 +96,13 @@ def build_in_place(asan: bool = False, verbose: bool = False) -> Path:
     out = make_builder(asan, absolute=True).compile(tmpdir=str(tmp), verbose=verbose)
     # Name it as setuptools does (cffi's C code is built for the stable ABI), and remove any other build of
     # the same module that Python would import first (a `.cpython-311-...so` shadows an `.abi3.so`).
+    # The rename is atomic, so a process importing the module meanwhile sees the old build or the new one.
     stem = (ASAN_MODULE if asan else MODULE).rsplit(".", 1)[1]
-    for old in (ROOT / "drivers").glob(f"{stem}.*so"):
-        old.unlink()
     target = ROOT / "drivers" / f"{stem}.abi3.so"
     Path(out).replace(target)
+    for old in (ROOT / "drivers").glob(f"{stem}.*so"):
+        if old != target:
+            old.unlink()
     return target
 
 

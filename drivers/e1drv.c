@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
 #include "dmahdr.h"
 #include "e1drv.h"
 #include "e1regs.h"
@@ -12,9 +13,7 @@ struct e1drv {
 	const struct regio *io;
 	int nspans;
 	uint8_t ctrl[E1_MAX_SPANS];    /* shadow of E1R_CTRL */
-	uint8_t *dma;
-	uint32_t dma_size;
-	uint32_t ring;
+	struct card_dma dma;
 };
 
 #define SPAN_REG(span, off) ((uint16_t)(E1_SPAN_BASE + (span) * E1_SPAN_STRIDE + (off)))
@@ -24,48 +23,34 @@ static int bad_span(const e1drv_t *d, int span)
 	return !d || span < 0 || span >= d->nspans;
 }
 
-e1drv_t *e1drv_open(const struct regio *io, int *err)
+static int read_shadows(e1drv_t *d)
 {
-	int e = 0;
-	e1drv_t *d = NULL;
-	int id = regio_rd8(io, E1G_ID);
-	if (id < 0) {
-		e = id;
-		goto out;
-	}
-	if (id != 0xE1) {
-		e = -ENODEV;
-		goto out;
-	}
-	int n = regio_rd8(io, E1G_NSPANS);
-	if (n < 0) {
-		e = n;
-		goto out;
-	}
-	if (n < 1 || n > E1_MAX_SPANS) {
-		e = -ENODEV;
-		goto out;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		e = -ENOMEM;
-		goto out;
-	}
-	d->io = io;
-	d->nspans = n;
-	for (int s = 0; s < n; s++) {
-		int v = regio_rd8(io, SPAN_REG(s, E1R_CTRL));
-		if (v < 0) {
-			e = v;
-			free(d);
-			d = NULL;
-			goto out;
-		}
+	for (int s = 0; s < d->nspans; s++) {
+		int v = regio_rd8(d->io, SPAN_REG(s, E1R_CTRL));
+		if (v < 0)
+			return v;
 		d->ctrl[s] = (uint8_t)v;
 	}
-out:
+	return 0;
+}
+
+e1drv_t *e1drv_open(const struct regio *io, int *err)
+{
+	e1drv_t *d = NULL;
+	int e = card_probe(io, 0xE1, E1_MAX_SPANS);
+	if (e > 0 && !(d = calloc(1, sizeof(*d)))) {
+		e = -ENOMEM;
+	} else if (e > 0) {
+		d->io = io;
+		d->nspans = e;
+		e = read_shadows(d);
+		if (e < 0) {
+			free(d);
+			d = NULL;
+		}
+	}
 	if (err)
-		*err = e;
+		*err = e < 0 ? e : 0;
 	return d;
 }
 
@@ -83,17 +68,11 @@ int e1drv_reset(e1drv_t *d)
 {
 	if (!d)
 		return -EINVAL;
-	int rc = regio_wr8(d->io, E1G_RESET, 0xA5);
+	int rc = card_reset(d->io);
 	if (rc < 0)
 		return rc;
-	d->dma = NULL;
-	for (int s = 0; s < d->nspans; s++) {
-		int v = regio_rd8(d->io, SPAN_REG(s, E1R_CTRL));
-		if (v < 0)
-			return v;
-		d->ctrl[s] = (uint8_t)v;
-	}
-	return 0;
+	memset(&d->dma, 0, sizeof(d->dma));
+	return read_shadows(d);
 }
 
 int e1drv_span_config(e1drv_t *d, int span, const struct e1_span_config *cfg)
@@ -319,78 +298,34 @@ int e1drv_cas_get_all(e1drv_t *d, int span, uint8_t *abcd31, uint32_t *changed)
 
 int e1drv_dma_start(e1drv_t *d, uint32_t ring_frames)
 {
-	if (!d || ring_frames < 1 || ring_frames > E1_RING_MAX)
+	if (!d)
 		return -EINVAL;
-	int rc = regio_wr8(d->io, E1G_DMACTL, 0);
-	if (rc < 0)
-		return rc;
-	rc = regio_wr16(d->io, E1G_RINGLEN, (uint16_t)ring_frames);
-	if (rc < 0)
-		return rc;
-	uint32_t size;
-	uint8_t *dma = regio_dma(d->io, &size);
-	if (!dma)
-		return -ENODEV;
-	if ((uint64_t)DMA_RX_OFFSET + 2ull * (uint64_t)d->nspans * 32 * ring_frames > size)
-		return -ENOSPC;
-	rc = regio_wr8(d->io, E1G_DMACTL, 1);
-	if (rc < 0)
-		return rc;
-	uint32_t magic, ring;
-	memcpy(&magic, dma + DMAH_MAGIC, 4);
-	memcpy(&ring, dma + DMAH_RING, 4);
-	if (magic != DMA_MAGIC_E1 || ring != ring_frames) {
-		regio_wr8(d->io, E1G_DMACTL, 0);
-		return -EIO;
-	}
-	d->dma = dma;
-	d->dma_size = size;
-	d->ring = ring_frames;
-	/* idle payload: A-law silence until the host writes the first tick */
-	struct e1_dma_info info;
-	rc = e1drv_dma_info(d, &info);
-	if (rc < 0) {
-		e1drv_dma_stop(d);
-		return rc;
-	}
-	memset(info.tx, 0xD5, (size_t)info.nspans * info.span_stride);
-	return 0;
+	return card_dma_start(d->io, &d->dma, DMA_MAGIC_E1, ring_frames, E1_RING_MAX, (uint32_t)d->nspans * 32);
 }
 
 int e1drv_dma_stop(e1drv_t *d)
 {
-	if (!d)
-		return -EINVAL;
-	d->dma = NULL;
-	return regio_wr8(d->io, E1G_DMACTL, 0);
+	return d ? card_dma_stop(d->io, &d->dma) : -EINVAL;
 }
 
 int e1drv_dma_info(e1drv_t *d, struct e1_dma_info *info)
 {
 	if (!d || !info)
 		return -EINVAL;
-	if (!d->dma)
-		return -ENODEV;
-	uint32_t rxoff, txoff;
-	memcpy(&rxoff, d->dma + DMAH_RXOFF, 4);
-	memcpy(&txoff, d->dma + DMAH_TXOFF, 4);
-	uint64_t ring_bytes = (uint64_t)d->nspans * 32 * d->ring;
-	if (rxoff < DMAH_SIZE || txoff < DMAH_SIZE || rxoff + ring_bytes > d->dma_size ||
-	    txoff + ring_bytes > d->dma_size || (rxoff < txoff ? rxoff + ring_bytes > txoff : txoff + ring_bytes > rxoff))
-		return -EIO;   /* the card's DMA header does not describe rings inside its area */
-	info->rx = d->dma + rxoff;
-	info->tx = d->dma + txoff;
-	info->ring_frames = d->ring;
+	int rc = card_dma_rings(&d->dma);
+	if (rc < 0)
+		return rc;
+	info->rx = d->dma.rx;
+	info->tx = d->dma.tx;
+	info->ring_frames = d->dma.ring;
 	info->nspans = (uint32_t)d->nspans;
-	info->span_stride = 32 * d->ring;
-	info->ts_stride = d->ring;
-	info->count = (uint32_t *)(void *)(d->dma + DMAH_COUNT);
+	info->span_stride = 32 * d->dma.ring;
+	info->ts_stride = d->dma.ring;
+	info->count = (uint32_t *)(void *)(d->dma.area + DMAH_COUNT);
 	return 0;
 }
 
 uint32_t e1drv_dma_count(e1drv_t *d)
 {
-	if (!d || !d->dma)
-		return 0;
-	return *(volatile uint32_t *)(void *)(d->dma + DMAH_COUNT);
+	return d ? card_dma_count(&d->dma) : 0;
 }

@@ -8,15 +8,17 @@
 #ifndef CALLBOX_E1REGS_H
 #define CALLBOX_E1REGS_H
 
+#include "cardregs.h"
+
 enum {
 	/* ---- global block ---- */
-	E1G_ID = 0x0000,         /* ro: 0xE1 */
-	E1G_REV = 0x0001,        /* ro: 0x01 */
-	E1G_NSPANS = 0x0002,     /* ro: 1..8 */
-	E1G_RESET = 0x0003,      /* wo: 0xA5 resets the whole card */
-	E1G_DMACTL = 0x0004,     /* rw: bit0 DMA enable */
-	E1G_RINGLEN = 0x0006,    /* rw 16: DMA ring length in frames (1..E1_RING_MAX), only while DMA off */
-	E1G_DMACOUNT = 0x0008,   /* ro 32: frames moved since DMA enable (also in the DMA header) */
+	E1G_ID = CARD_ID,         /* ro: 0xE1 */
+	E1G_REV = CARD_REV,        /* ro: 0x01 */
+	E1G_NSPANS = CARD_NUNITS,     /* ro: 1..8 */
+	E1G_RESET = CARD_RESET,      /* wo: 0xA5 resets the whole card */
+	E1G_DMACTL = CARD_DMACTL,     /* rw: bit0 DMA enable */
+	E1G_RINGLEN = CARD_RINGLEN,    /* rw 16: DMA ring length in frames (1..E1_RING_MAX), only while DMA off */
+	E1G_DMACOUNT = CARD_DMACOUNT,   /* ro 32: frames moved since DMA enable (also in the DMA header) */
 	E1G_SPANISR = 0x000C,    /* ro: bit n = span n has a pending ISR bit */
 	E1G_CLKCNT = 0x0010,     /* ro 32: card oscillator frames since reset */
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
 #include "dmahdr.h"
 #include "fxodrv.h"
 #include "fxoregs.h"
@@ -12,9 +13,7 @@ struct fxodrv {
 	const struct regio *io;
 	int nports;
 	uint8_t ctrl[FXO_MAX_PORTS];
-	uint8_t *dma;
-	uint32_t dma_size;
-	uint32_t ring;
+	struct card_dma dma;
 };
 
 #define PORT_REG(port, off) ((uint16_t)(FXO_PORT_BASE + (port) * FXO_PORT_STRIDE + (off)))
@@ -37,19 +36,13 @@ static int read_shadows(fxodrv_t *d)
 
 fxodrv_t *fxodrv_open(const struct regio *io, int *err)
 {
-	int e = 0;
 	fxodrv_t *d = NULL;
-	int id = regio_rd8(io, FXG_ID);
-	int n = id < 0 ? id : regio_rd8(io, FXG_NPORTS);
-	if (id < 0 || n < 0) {
-		e = id < 0 ? id : n;
-	} else if (id != 0xF0 || n < 1 || n > FXO_MAX_PORTS) {
-		e = -ENODEV;
-	} else if (!(d = calloc(1, sizeof(*d)))) {
+	int e = card_probe(io, 0xF0, FXO_MAX_PORTS);
+	if (e > 0 && !(d = calloc(1, sizeof(*d)))) {
 		e = -ENOMEM;
-	} else {
+	} else if (e > 0) {
 		d->io = io;
-		d->nports = n;
+		d->nports = e;
 		e = read_shadows(d);
 		if (e < 0) {
 			free(d);
@@ -57,7 +50,7 @@ fxodrv_t *fxodrv_open(const struct regio *io, int *err)
 		}
 	}
 	if (err)
-		*err = e;
+		*err = e < 0 ? e : 0;
 	return d;
 }
 
@@ -75,10 +68,10 @@ int fxodrv_reset(fxodrv_t *d)
 {
 	if (!d)
 		return -EINVAL;
-	int rc = regio_wr8(d->io, FXG_RESET, 0xA5);
+	int rc = card_reset(d->io);
 	if (rc < 0)
 		return rc;
-	d->dma = NULL;
+	memset(&d->dma, 0, sizeof(d->dma));
 	return read_shadows(d);
 }
 
@@ -200,68 +193,33 @@ uint32_t fxodrv_samples(fxodrv_t *d)
 
 int fxodrv_dma_start(fxodrv_t *d, uint32_t ring_samples)
 {
-	if (!d || ring_samples < 1 || ring_samples > FXO_RING_MAX)
+	if (!d)
 		return -EINVAL;
-	int rc = regio_wr8(d->io, FXG_DMACTL, 0);
-	if (rc == 0)
-		rc = regio_wr16(d->io, FXG_RINGLEN, (uint16_t)ring_samples);
-	if (rc < 0)
-		return rc;
-	uint32_t size;
-	uint8_t *dma = regio_dma(d->io, &size);
-	if (!dma)
-		return -ENODEV;
-	if ((uint64_t)DMA_RX_OFFSET + 2ull * (uint64_t)d->nports * ring_samples > size)
-		return -ENOSPC;
-	rc = regio_wr8(d->io, FXG_DMACTL, 1);
-	if (rc < 0)
-		return rc;
-	uint32_t magic, ring;
-	memcpy(&magic, dma + DMAH_MAGIC, 4);
-	memcpy(&ring, dma + DMAH_RING, 4);
-	if (magic != DMA_MAGIC_FXO || ring != ring_samples) {
-		regio_wr8(d->io, FXG_DMACTL, 0);
-		return -EIO;
-	}
-	d->dma = dma;
-	d->dma_size = size;
-	d->ring = ring_samples;
-	return 0;
+	return card_dma_start(d->io, &d->dma, DMA_MAGIC_FXO, ring_samples, FXO_RING_MAX, (uint32_t)d->nports);
 }
 
 int fxodrv_dma_stop(fxodrv_t *d)
 {
-	if (!d)
-		return -EINVAL;
-	d->dma = NULL;
-	return regio_wr8(d->io, FXG_DMACTL, 0);
+	return d ? card_dma_stop(d->io, &d->dma) : -EINVAL;
 }
 
 int fxodrv_dma_info(fxodrv_t *d, struct fxo_dma_info *info)
 {
 	if (!d || !info)
 		return -EINVAL;
-	if (!d->dma)
-		return -ENODEV;
-	uint32_t rxoff, txoff;
-	memcpy(&rxoff, d->dma + DMAH_RXOFF, 4);
-	memcpy(&txoff, d->dma + DMAH_TXOFF, 4);
-	uint64_t ring_bytes = (uint64_t)d->nports * d->ring;
-	if (rxoff < DMAH_SIZE || txoff < DMAH_SIZE || rxoff + ring_bytes > d->dma_size ||
-	    txoff + ring_bytes > d->dma_size || (rxoff < txoff ? rxoff + ring_bytes > txoff : txoff + ring_bytes > rxoff))
-		return -EIO;   /* the card's DMA header does not describe rings inside its area */
-	info->rx = d->dma + rxoff;
-	info->tx = d->dma + txoff;
-	info->ring_samples = d->ring;
+	int rc = card_dma_rings(&d->dma);
+	if (rc < 0)
+		return rc;
+	info->rx = d->dma.rx;
+	info->tx = d->dma.tx;
+	info->ring_samples = d->dma.ring;
 	info->nports = (uint32_t)d->nports;
-	info->port_stride = d->ring;
-	info->count = (uint32_t *)(void *)(d->dma + DMAH_COUNT);
+	info->port_stride = d->dma.ring;
+	info->count = (uint32_t *)(void *)(d->dma.area + DMAH_COUNT);
 	return 0;
 }
 
 uint32_t fxodrv_dma_count(fxodrv_t *d)
 {
-	if (!d || !d->dma)
-		return 0;
-	return *(volatile uint32_t *)(void *)(d->dma + DMAH_COUNT);
+	return d ? card_dma_count(&d->dma) : 0;
 }

@@ -8,15 +8,17 @@
 #ifndef CALLBOX_FXOREGS_H
 #define CALLBOX_FXOREGS_H
 
+#include "cardregs.h"
+
 enum {
 	/* ---- global block ---- */
-	FXG_ID = 0x0000,         /* ro: 0xF0 */
-	FXG_REV = 0x0001,        /* ro: 0x01 */
-	FXG_NPORTS = 0x0002,     /* ro: 4..8 */
-	FXG_RESET = 0x0003,      /* wo: 0xA5 resets the card */
-	FXG_DMACTL = 0x0004,     /* rw: bit0 DMA enable */
-	FXG_RINGLEN = 0x0006,    /* rw 16: DMA ring length in samples (1..FXO_RING_MAX), only while DMA off */
-	FXG_DMACOUNT = 0x0008,   /* ro 32: samples moved since DMA enable (also in the DMA header) */
+	FXG_ID = CARD_ID,         /* ro: 0xF0 */
+	FXG_REV = CARD_REV,        /* ro: 0x01 */
+	FXG_NPORTS = CARD_NUNITS,     /* ro: 4..8 */
+	FXG_RESET = CARD_RESET,      /* wo: 0xA5 resets the card */
+	FXG_DMACTL = CARD_DMACTL,     /* rw: bit0 DMA enable */
+	FXG_RINGLEN = CARD_RINGLEN,    /* rw 16: DMA ring length in samples (1..FXO_RING_MAX), only while DMA off */
+	FXG_DMACOUNT = CARD_DMACOUNT,   /* ro 32: samples moved since DMA enable (also in the DMA header) */
 	FXG_EVCNT = 0x000C,      /* ro 16: events waiting in the event FIFO */
 	FXG_EVLOST = 0x000E,     /* ro 16: events dropped because the FIFO was full */
 	FXG_EVDATA = 0x0010,     /* ro FIFO port (NOINC): FXO_EVENT_SIZE octets per event, popped */

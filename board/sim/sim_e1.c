@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "sim_e1.h"
-#include "spi_slave.h"
+#include "sim_card.h"
 #include "e1framer_int.h"
 #include "../../drivers/dmahdr.h"
 #include "../../drivers/e1regs.h"
@@ -46,13 +46,8 @@ struct span {
 };
 
 struct sim_e1 {
+	struct sim_card card;     /* registers, DMA area */
 	int nspans;
-	struct regio io;
-	uint8_t *dma;
-	uint32_t dma_size;
-	uint8_t dmactl;
-	uint16_t ringlen;
-	uint32_t dmacount;
 	uint32_t clkcnt;
 	struct span sp[];
 };
@@ -222,18 +217,13 @@ uint32_t sim_e1_line_tx_dropped(const sim_e1_t *c, int span)
 
 /* ----------------------------------------------------------------- clock */
 
-static void dma_hdr_put(sim_e1_t *c, int off, uint32_t v)
-{
-	memcpy(c->dma + off, &v, 4);   /* host is little-endian (x86-64, arm64) */
-}
-
 /* One span over n oscillator frames starting at DMA frame count `base`. */
 static void span_tick(sim_e1_t *c, int si, int n, int dma_on, uint32_t base)
 {
 	struct span *s = &c->sp[si];
-	uint32_t ring = c->ringlen;
-	uint8_t *rxr = c->dma + DMA_RX_OFFSET + (size_t)si * 32 * ring;
-	const uint8_t *txr = c->dma + DMA_RX_OFFSET + (size_t)c->nspans * 32 * ring + (size_t)si * 32 * ring;
+	uint32_t ring = c->card.ringlen;
+	uint8_t *rxr = sim_card_rx_ring(&c->card, si);
+	const uint8_t *txr = sim_card_tx_ring(&c->card, si);
 	uint32_t win = s->f.cfg.los_window;
 	uint32_t idx = dma_on ? base % ring : 0;
 	for (int k = 0; k < n; k++) {
@@ -287,15 +277,12 @@ int sim_e1_tick(sim_e1_t *c, int nframes)
 {
 	if (!c || nframes < 0)
 		return -EINVAL;
-	int dma_on = c->dmactl & 1;
+	int dma_on = c->card.dmactl & 1;
 	/* spans are independent: one span at a time keeps its rows of the rings in cache */
 	for (int si = 0; si < c->nspans; si++)
 		if (enabled(&c->sp[si]))
-			span_tick(c, si, nframes, dma_on, c->dmacount);
-	if (dma_on) {
-		c->dmacount += (uint32_t)nframes;
-		dma_hdr_put(c, DMAH_COUNT, c->dmacount);
-	}
+			span_tick(c, si, nframes, dma_on, c->card.dmacount);
+	sim_card_dma_advance(&c->card, (uint32_t)nframes);
 	c->clkcnt += (uint32_t)nframes;
 	return 0;
 }
@@ -336,20 +323,13 @@ static void apply_ctrl(struct span *s)
 	e1f_configure(&s->f, &cfg);
 }
 
-static void card_reset(sim_e1_t *c)
+static void spans_reset(void *owner)
 {
+	sim_e1_t *c = owner;
 	for (int i = 0; i < c->nspans; i++) {
 		span_reset(&c->sp[i]);
 		apply_ctrl(&c->sp[i]);
 	}
-	c->dmactl = 0;
-	c->ringlen = 640;
-	c->dmacount = 0;
-	memset(c->dma, 0, DMAH_SIZE);
-	dma_hdr_put(c, DMAH_MAGIC, DMA_MAGIC_E1);
-	dma_hdr_put(c, DMAH_VERSION, 1);
-	dma_hdr_put(c, DMAH_NCHAN, (uint32_t)c->nspans);
-	dma_hdr_put(c, DMAH_RXOFF, DMA_RX_OFFSET);
 }
 
 static void latch(struct span *s)
@@ -527,118 +507,55 @@ static void span_write(struct span *s, unsigned off, uint8_t v)
 	}
 }
 
-static uint8_t reg_read(sim_e1_t *c, unsigned addr)
+static uint8_t unit_read(void *owner, int span, unsigned off)
 {
-	if (addr >= E1_SPAN_BASE) {
-		unsigned si = (addr - E1_SPAN_BASE) / E1_SPAN_STRIDE;
-		if (si >= (unsigned)c->nspans)
-			return 0;
-		return span_read(&c->sp[si], (addr - E1_SPAN_BASE) % E1_SPAN_STRIDE);
-	}
+	return span_read(&((sim_e1_t *)owner)->sp[span], off);
+}
+
+static void unit_write(void *owner, int span, unsigned off, uint8_t v)
+{
+	span_write(&((sim_e1_t *)owner)->sp[span], off, v);
+}
+
+/* the E1 card's own global registers, after the common block */
+static int global_read(void *owner, unsigned addr, uint8_t *v)
+{
+	sim_e1_t *c = owner;
 	switch (addr) {
-	case E1G_ID:
-		return 0xE1;
-	case E1G_REV:
-		return 0x01;
-	case E1G_NSPANS:
-		return (uint8_t)c->nspans;
-	case E1G_DMACTL:
-		return c->dmactl;
-	case E1G_RINGLEN:
-	case E1G_RINGLEN + 1:
-		return (uint8_t)(c->ringlen >> (8 * (addr - E1G_RINGLEN)));
-	case E1G_DMACOUNT:
-	case E1G_DMACOUNT + 1:
-	case E1G_DMACOUNT + 2:
-	case E1G_DMACOUNT + 3:
-		return (uint8_t)(c->dmacount >> (8 * (addr - E1G_DMACOUNT)));
 	case E1G_SPANISR: {
-		unsigned v = 0;
+		unsigned bits = 0;
 		for (int i = 0; i < c->nspans; i++)
 			if (c->sp[i].isr || c->sp[i].f.isr || c->sp[i].f.cas_changed)
-				v |= 1u << i;
-		return (uint8_t)v;
+				bits |= 1u << i;
+		*v = (uint8_t)bits;
+		return 1;
 	}
 	case E1G_CLKCNT:
 	case E1G_CLKCNT + 1:
 	case E1G_CLKCNT + 2:
 	case E1G_CLKCNT + 3:
-		return (uint8_t)(c->clkcnt >> (8 * (addr - E1G_CLKCNT)));
+		*v = (uint8_t)(c->clkcnt >> (8 * (addr - E1G_CLKCNT)));
+		return 1;
 	default:
 		return 0;
 	}
 }
 
-static void reg_write(sim_e1_t *c, unsigned addr, uint8_t v)
-{
-	if (addr >= E1_SPAN_BASE) {
-		unsigned si = (addr - E1_SPAN_BASE) / E1_SPAN_STRIDE;
-		if (si < (unsigned)c->nspans)
-			span_write(&c->sp[si], (addr - E1_SPAN_BASE) % E1_SPAN_STRIDE, v);
-		return;
-	}
-	switch (addr) {
-	case E1G_RESET:
-		if (v == 0xA5)
-			card_reset(c);
-		break;
-	case E1G_DMACTL:
-		if ((v & 1) && !(c->dmactl & 1)) {
-			uint32_t ring = c->ringlen;
-			c->dmacount = 0;
-			memset(c->dma + DMA_RX_OFFSET, 0, (size_t)c->nspans * 32 * ring * 2);
-			dma_hdr_put(c, DMAH_RING, ring);
-			dma_hdr_put(c, DMAH_COUNT, 0);
-			dma_hdr_put(c, DMAH_TXOFF, DMA_RX_OFFSET + (uint32_t)c->nspans * 32 * ring);
-		}
-		c->dmactl = v & 1;
-		dma_hdr_put(c, DMAH_RUNNING, c->dmactl);
-		break;
-	case E1G_RINGLEN:
-	case E1G_RINGLEN + 1: {
-		if (c->dmactl & 1)
-			break;
-		unsigned sh = 8 * (addr - E1G_RINGLEN);
-		unsigned r = (c->ringlen & ~(0xFFu << sh)) | ((unsigned)v << sh);
-		/* the register holds what was written; an out-of-range length is clamped */
-		if (r < 1)
-			r = 1;
-		if (r > E1_RING_MAX)
-			r = E1_RING_MAX;
-		c->ringlen = (uint16_t)r;
-		break;
-	}
-	default:
-		break;
-	}
-}
+static const struct sim_card_kind e1_kind = {
+	.id = 0xE1,
+	.magic = DMA_MAGIC_E1,
+	.slot_octets = 32,
+	.idle_octet = 0x00,
+	.ring_max = E1_RING_MAX,
+	.unit_base = E1_SPAN_BASE,
+	.unit_stride = E1_SPAN_STRIDE,
+};
 
-static uint8_t card_read(void *card, unsigned addr)
-{
-	return reg_read((sim_e1_t *)card, addr);
-}
-
-static void card_write(void *card, unsigned addr, uint8_t v)
-{
-	reg_write((sim_e1_t *)card, addr, v);
-}
-
-static int sim_xfer(void *ctx, const uint8_t *tx, uint8_t *rx, uint32_t len)
-{
-	return spi_slave_xfer(ctx, tx, rx, len, card_read, card_write);
-}
-
-static uint8_t *sim_dma(void *ctx, uint32_t *size)
-{
-	sim_e1_t *c = ctx;
-	*size = c->dma_size;
-	return c->dma;
-}
-
-static const struct regio_ops sim_e1_ops = {
-	.xfer = sim_xfer,
-	.dma = sim_dma,
-	.close = NULL,
+static const struct sim_card_ops e1_ops = {
+	.unit_read = unit_read,
+	.unit_write = unit_write,
+	.global_read = global_read,
+	.reset = spans_reset,
 };
 
 /* ------------------------------------------------------------ lifetime */
@@ -651,16 +568,10 @@ sim_e1_t *sim_e1_new(int nspans)
 	if (!c)
 		return NULL;
 	c->nspans = nspans;
-	c->dma_size = DMA_RX_OFFSET + (uint32_t)nspans * 32 * E1_RING_MAX * 2;
-	c->dma = aligned_alloc(4096, c->dma_size);
-	if (!c->dma) {
+	if (sim_card_init(&c->card, &e1_kind, &e1_ops, c, nspans) < 0) {
 		free(c);
 		return NULL;
 	}
-	memset(c->dma, 0, c->dma_size);
-	c->io.ops = &sim_e1_ops;
-	c->io.ctx = c;
-	card_reset(c);
 	return c;
 }
 
@@ -668,13 +579,13 @@ void sim_e1_free(sim_e1_t *c)
 {
 	if (!c)
 		return;
-	free(c->dma);
+	sim_card_fini(&c->card);
 	free(c);
 }
 
 const struct regio *sim_e1_regio(sim_e1_t *c)
 {
-	return c ? &c->io : NULL;
+	return c ? &c->card.io : NULL;
 }
 
 int sim_e1_nspans(const sim_e1_t *c)

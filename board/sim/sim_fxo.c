@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "sim_fxo.h"
-#include "spi_slave.h"
+#include "sim_card.h"
 #include "g711.h"
 #include "../../drivers/dmahdr.h"
 #include "../../drivers/fxoregs.h"
@@ -57,13 +57,8 @@ struct event {
 };
 
 struct sim_fxo {
+	struct sim_card card;       /* registers, DMA area */
 	int nports;
-	struct regio io;
-	uint8_t *dma;
-	uint32_t dma_size;
-	uint8_t dmactl;
-	uint16_t ringlen;
-	uint32_t dmacount;
 	uint32_t now;               /* sample counter */
 	struct event ev[FXO_EVFIFO];
 	int ev_rd, ev_n, ev_pos;
@@ -235,19 +230,14 @@ static int16_t clip16(float v)
 	return (int16_t)lrintf(v);
 }
 
-static void dma_hdr_put(sim_fxo_t *c, int off, uint32_t v)
-{
-	memcpy(c->dma + off, &v, 4);
-}
-
 int sim_fxo_tick(sim_fxo_t *c, int n)
 {
 	if (!c || n < 0)
 		return -EINVAL;
-	int dma_on = c->dmactl & 1;
-	uint32_t ring = c->ringlen;
-	uint8_t *rxr = c->dma + DMA_RX_OFFSET;
-	uint8_t *txr = rxr + (size_t)c->nports * ring;
+	int dma_on = c->card.dmactl & 1;
+	uint32_t ring = c->card.ringlen;
+	uint8_t *rxr = sim_card_rx_ring(&c->card, 0);
+	const uint8_t *txr = sim_card_tx_ring(&c->card, 0);
 	for (int pi = 0; pi < c->nports; pi++) {
 		struct port *p = &c->p[pi];
 		ring_run(c, pi, p, n);
@@ -265,7 +255,7 @@ int sim_fxo_tick(sim_fxo_t *c, int n)
 			}
 			int16_t out = 0;
 			if (dma_on) {
-				uint32_t idx = (c->dmacount + (uint32_t)k) % ring;
+				uint32_t idx = (c->card.dmacount + (uint32_t)k) % ring;
 				rxr[(size_t)pi * ring + idx] = cb_alaw_encode(rx_on ? clip16(in * p->rxmul) : 0);
 				if (tx_on)
 					out = clip16(cb_alaw_decode(txr[(size_t)pi * ring + idx]) * p->txmul);
@@ -274,10 +264,7 @@ int sim_fxo_tick(sim_fxo_t *c, int n)
 		}
 	}
 	c->now += (uint32_t)n;
-	if (dma_on) {
-		c->dmacount += (uint32_t)n;
-		dma_hdr_put(c, DMAH_COUNT, c->dmacount);
-	}
+	sim_card_dma_advance(&c->card, (uint32_t)n);
 	return 0;
 }
 
@@ -348,23 +335,16 @@ static void port_reset(struct port *p)
 	p->batth = 2;
 }
 
-static void card_reset(sim_fxo_t *c)
+static void ports_reset(void *owner)
 {
+	sim_fxo_t *c = owner;
 	for (int i = 0; i < c->nports; i++) {
 		struct sim_fxo_line keep = c->p[i].line;   /* the line is not part of the card */
 		port_reset(&c->p[i]);
 		c->p[i].line = keep;
 	}
-	c->dmactl = 0;
-	c->ringlen = 640;
-	c->dmacount = 0;
 	c->ev_rd = c->ev_n = c->ev_pos = 0;
 	c->ev_lost = 0;
-	memset(c->dma, 0, DMAH_SIZE);
-	dma_hdr_put(c, DMAH_MAGIC, DMA_MAGIC_FXO);
-	dma_hdr_put(c, DMAH_VERSION, 1);
-	dma_hdr_put(c, DMAH_NCHAN, (uint32_t)c->nports);
-	dma_hdr_put(c, DMAH_RXOFF, DMA_RX_OFFSET);
 }
 
 static uint8_t stat_reg(const struct port *p)
@@ -492,31 +472,19 @@ static void port_write(sim_fxo_t *c, int pi, unsigned off, uint8_t v)
 	}
 }
 
-static uint8_t reg_read(sim_fxo_t *c, unsigned addr)
+static uint8_t unit_read(void *owner, int port, unsigned off)
 {
-	if (addr >= FXO_PORT_BASE) {
-		unsigned pi = (addr - FXO_PORT_BASE) / FXO_PORT_STRIDE;
-		if (pi >= (unsigned)c->nports)
-			return 0;
-		return port_read(&c->p[pi], (addr - FXO_PORT_BASE) % FXO_PORT_STRIDE);
-	}
+	return port_read(&((sim_fxo_t *)owner)->p[port], off);
+}
+
+static void unit_write(void *owner, int port, unsigned off, uint8_t v)
+{
+	port_write(owner, port, off, v);
+}
+
+static uint8_t fxo_global(sim_fxo_t *c, unsigned addr)
+{
 	switch (addr) {
-	case FXG_ID:
-		return 0xF0;
-	case FXG_REV:
-		return 0x01;
-	case FXG_NPORTS:
-		return (uint8_t)c->nports;
-	case FXG_DMACTL:
-		return c->dmactl;
-	case FXG_RINGLEN:
-	case FXG_RINGLEN + 1:
-		return (uint8_t)(c->ringlen >> (8 * (addr - FXG_RINGLEN)));
-	case FXG_DMACOUNT:
-	case FXG_DMACOUNT + 1:
-	case FXG_DMACOUNT + 2:
-	case FXG_DMACOUNT + 3:
-		return (uint8_t)(c->dmacount >> (8 * (addr - FXG_DMACOUNT)));
 	case FXG_EVCNT:
 	case FXG_EVCNT + 1:
 		return (uint8_t)((unsigned)c->ev_n >> (8 * (addr - FXG_EVCNT)));
@@ -544,75 +512,30 @@ static uint8_t reg_read(sim_fxo_t *c, unsigned addr)
 	}
 }
 
-static void reg_write(sim_fxo_t *c, unsigned addr, uint8_t v)
+/* the FXO card's own global registers (event FIFO, sample counter), after the common block */
+static int global_read(void *owner, unsigned addr, uint8_t *v)
 {
-	if (addr >= FXO_PORT_BASE) {
-		unsigned pi = (addr - FXO_PORT_BASE) / FXO_PORT_STRIDE;
-		if (pi < (unsigned)c->nports)
-			port_write(c, (int)pi, (addr - FXO_PORT_BASE) % FXO_PORT_STRIDE, v);
-		return;
-	}
-	switch (addr) {
-	case FXG_RESET:
-		if (v == 0xA5)
-			card_reset(c);
-		break;
-	case FXG_DMACTL:
-		if ((v & 1) && !(c->dmactl & 1)) {
-			uint32_t ring = c->ringlen;
-			c->dmacount = 0;
-			/* idle: A-law silence in both rings */
-			memset(c->dma + DMA_RX_OFFSET, 0xD5, (size_t)c->nports * ring * 2);
-			dma_hdr_put(c, DMAH_RING, ring);
-			dma_hdr_put(c, DMAH_COUNT, 0);
-			dma_hdr_put(c, DMAH_TXOFF, DMA_RX_OFFSET + (uint32_t)c->nports * ring);
-		}
-		c->dmactl = v & 1;
-		dma_hdr_put(c, DMAH_RUNNING, c->dmactl);
-		break;
-	case FXG_RINGLEN:
-	case FXG_RINGLEN + 1: {
-		if (c->dmactl & 1)
-			break;
-		unsigned r = put_byte16(c->ringlen, addr - FXG_RINGLEN, v);
-		if (r < 1)
-			r = 1;
-		if (r > FXO_RING_MAX)
-			r = FXO_RING_MAX;
-		c->ringlen = (uint16_t)r;
-		break;
-	}
-	default:
-		break;
-	}
+	if (addr < FXG_EVCNT || addr >= FXG_SAMPLES + 4)
+		return 0;
+	*v = fxo_global(owner, addr);
+	return 1;
 }
 
-static uint8_t card_read(void *card, unsigned addr)
-{
-	return reg_read((sim_fxo_t *)card, addr);
-}
+static const struct sim_card_kind fxo_kind = {
+	.id = 0xF0,
+	.magic = DMA_MAGIC_FXO,
+	.slot_octets = 1,
+	.idle_octet = 0xD5,   /* A-law silence */
+	.ring_max = FXO_RING_MAX,
+	.unit_base = FXO_PORT_BASE,
+	.unit_stride = FXO_PORT_STRIDE,
+};
 
-static void card_write(void *card, unsigned addr, uint8_t v)
-{
-	reg_write((sim_fxo_t *)card, addr, v);
-}
-
-static int sim_xfer(void *ctx, const uint8_t *tx, uint8_t *rx, uint32_t len)
-{
-	return spi_slave_xfer(ctx, tx, rx, len, card_read, card_write);
-}
-
-static uint8_t *sim_dma(void *ctx, uint32_t *size)
-{
-	sim_fxo_t *c = ctx;
-	*size = c->dma_size;
-	return c->dma;
-}
-
-static const struct regio_ops sim_fxo_ops = {
-	.xfer = sim_xfer,
-	.dma = sim_dma,
-	.close = NULL,
+static const struct sim_card_ops fxo_ops = {
+	.unit_read = unit_read,
+	.unit_write = unit_write,
+	.global_read = global_read,
+	.reset = ports_reset,
 };
 
 sim_fxo_t *sim_fxo_new(int nports)
@@ -624,16 +547,10 @@ sim_fxo_t *sim_fxo_new(int nports)
 	if (!c)
 		return NULL;
 	c->nports = nports;
-	c->dma_size = DMA_RX_OFFSET + (uint32_t)nports * FXO_RING_MAX * 2;
-	c->dma = aligned_alloc(4096, (c->dma_size + 4095) & ~4095u);
-	if (!c->dma) {
+	if (sim_card_init(&c->card, &fxo_kind, &fxo_ops, c, nports) < 0) {
 		free(c);
 		return NULL;
 	}
-	memset(c->dma, 0, c->dma_size);
-	c->io.ops = &sim_fxo_ops;
-	c->io.ctx = c;
-	card_reset(c);
 	return c;
 }
 
@@ -641,13 +558,13 @@ void sim_fxo_free(sim_fxo_t *c)
 {
 	if (!c)
 		return;
-	free(c->dma);
+	sim_card_fini(&c->card);
 	free(c);
 }
 
 const struct regio *sim_fxo_regio(sim_fxo_t *c)
 {
-	return c ? &c->io : NULL;
+	return c ? &c->card.io : NULL;
 }
 
 int sim_fxo_nports(const sim_fxo_t *c)

@@ -30,14 +30,10 @@ CFLAGS = [
 INCLUDES = [f"-I{ROOT / d}" for d in ("drivers", "board/sim", "tests/csrc")]
 
 FRAMER = ["board/sim/e1framer.c"]
-E1CARD = [*FRAMER, "board/sim/sim_e1.c", "board/sim/spi_slave.c", "drivers/regio.c", "drivers/e1drv.c"]
-FXOCARD = [
-    "board/sim/sim_fxo.c",
-    "board/sim/spi_slave.c",
-    "board/sim/g711.c",
-    "drivers/regio.c",
-    "drivers/fxodrv.c",
-]
+# what both cards share: the SPI front end and common block of the models, the drivers' common part
+CARD = ["board/sim/spi_slave.c", "board/sim/sim_card.c", "drivers/regio.c", "drivers/card.c"]
+E1CARD = [*FRAMER, *CARD, "board/sim/sim_e1.c", "drivers/e1drv.c"]
+FXOCARD = [*CARD, "board/sim/sim_fxo.c", "board/sim/g711.c", "drivers/fxodrv.c"]
 # test program -> the sources it links (and extra link flags)
 PROGRAMS: dict[str, tuple[list[str], list[str]]] = {
     "test_e1framer": (FRAMER, []),
