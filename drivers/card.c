@@ -20,6 +20,56 @@ int card_probe(const struct regio *io, uint8_t id, int max_units)
 	return n >= 1 && n <= max_units ? n : -ENODEV;
 }
 
+static int read_shadows(struct card_drv *c)
+{
+	for (int u = 0; u < c->nunits; u++) {
+		int v = regio_rd8(c->io, (uint16_t)(c->unit_base + u * c->unit_stride));
+		if (v < 0)
+			return v;
+		c->ctrl[u] = (uint8_t)v;
+	}
+	return 0;
+}
+
+int card_open(struct card_drv *c, const struct regio *io, uint8_t id, int max_units, uint16_t unit_base,
+	      uint16_t unit_stride)
+{
+	if (max_units > CARD_MAX_UNITS)
+		return -EINVAL;
+	memset(c, 0, sizeof(*c));
+	int n = card_probe(io, id, max_units);
+	if (n < 0)
+		return n;
+	c->io = io;
+	c->nunits = n;
+	c->unit_base = unit_base;
+	c->unit_stride = unit_stride;
+	return read_shadows(c);
+}
+
+int card_drv_reset(struct card_drv *c)
+{
+	int rc = card_reset(c->io);
+	if (rc < 0)
+		return rc;
+	memset(&c->dma, 0, sizeof(c->dma));
+	return read_shadows(c);
+}
+
+int card_ctrl_write(struct card_drv *c, int unit, uint8_t v)
+{
+	int rc = regio_wr8(c->io, (uint16_t)(c->unit_base + unit * c->unit_stride), v);
+	if (rc == 0)
+		c->ctrl[unit] = v;
+	return rc;
+}
+
+int card_ctrl_bits(struct card_drv *c, int unit, uint8_t bits, int on)
+{
+	uint8_t v = on ? (uint8_t)(c->ctrl[unit] | bits) : (uint8_t)(c->ctrl[unit] & ~bits);
+	return card_ctrl_write(c, unit, v);
+}
+
 int card_reset(const struct regio *io)
 {
 	return regio_wr8(io, CARD_RESET, CARD_RESET_KEY);

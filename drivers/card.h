@@ -20,6 +20,29 @@ struct card_dma {
 	uint8_t *tx;             /* host -> card ring */
 };
 
+enum { CARD_MAX_UNITS = 8 };
+
+/* A driver's view of one card: the register access, its units (spans, ports), a shadow of each unit's
+ * control register (offset 0 of the unit's block), and the DMA area once started. */
+struct card_drv {
+	const struct regio *io;
+	int nunits;
+	uint16_t unit_base;
+	uint16_t unit_stride;
+	uint8_t ctrl[CARD_MAX_UNITS];
+	struct card_dma dma;
+};
+
+/* Probe the card (card_probe) and read the control shadows; 0 or a negative errno. */
+int card_open(struct card_drv *c, const struct regio *io, uint8_t id, int max_units, uint16_t unit_base,
+	      uint16_t unit_stride);
+/* Reset the card, forget its DMA area and re-read the shadows; 0 or a negative errno. */
+int card_drv_reset(struct card_drv *c);
+/* Write unit `unit`'s control register and its shadow; 0 or a negative errno. */
+int card_ctrl_write(struct card_drv *c, int unit, uint8_t v);
+/* Set or clear `bits` of the control register, keeping the rest (from the shadow). */
+int card_ctrl_bits(struct card_drv *c, int unit, uint8_t bits, int on);
+
 /* The card's unit count (1..max_units) if its ID register reads `id`; -ENODEV for another card, or the
  * register access's negative errno. */
 int card_probe(const struct regio *io, uint8_t id, int max_units);

@@ -10,47 +10,26 @@
 #include "regio.h"
 
 struct e1drv {
-	const struct regio *io;
-	int nspans;
-	uint8_t ctrl[E1_MAX_SPANS];    /* shadow of E1R_CTRL */
-	struct card_dma dma;
+	struct card_drv card;   /* units: the spans; ctrl shadows E1R_CTRL */
 };
 
 #define SPAN_REG(span, off) ((uint16_t)(E1_SPAN_BASE + (span) * E1_SPAN_STRIDE + (off)))
 
 static int bad_span(const e1drv_t *d, int span)
 {
-	return !d || span < 0 || span >= d->nspans;
-}
-
-static int read_shadows(e1drv_t *d)
-{
-	for (int s = 0; s < d->nspans; s++) {
-		int v = regio_rd8(d->io, SPAN_REG(s, E1R_CTRL));
-		if (v < 0)
-			return v;
-		d->ctrl[s] = (uint8_t)v;
-	}
-	return 0;
+	return !d || span < 0 || span >= d->card.nunits;
 }
 
 e1drv_t *e1drv_open(const struct regio *io, int *err)
 {
-	e1drv_t *d = NULL;
-	int e = card_probe(io, 0xE1, E1_MAX_SPANS);
-	if (e > 0 && !(d = calloc(1, sizeof(*d)))) {
-		e = -ENOMEM;
-	} else if (e > 0) {
-		d->io = io;
-		d->nspans = e;
-		e = read_shadows(d);
-		if (e < 0) {
-			free(d);
-			d = NULL;
-		}
+	e1drv_t *d = calloc(1, sizeof(*d));
+	int e = d ? card_open(&d->card, io, 0xE1, E1_MAX_SPANS, E1_SPAN_BASE, E1_SPAN_STRIDE) : -ENOMEM;
+	if (e < 0) {
+		free(d);
+		d = NULL;
 	}
 	if (err)
-		*err = e < 0 ? e : 0;
+		*err = e;
 	return d;
 }
 
@@ -61,18 +40,12 @@ void e1drv_close(e1drv_t *d)
 
 int e1drv_nspans(const e1drv_t *d)
 {
-	return d ? d->nspans : -EINVAL;
+	return d ? d->card.nunits : -EINVAL;
 }
 
 int e1drv_reset(e1drv_t *d)
 {
-	if (!d)
-		return -EINVAL;
-	int rc = card_reset(d->io);
-	if (rc < 0)
-		return rc;
-	memset(&d->dma, 0, sizeof(d->dma));
-	return read_shadows(d);
+	return d ? card_drv_reset(&d->card) : -EINVAL;
 }
 
 int e1drv_span_config(e1drv_t *d, int span, const struct e1_span_config *cfg)
@@ -81,33 +54,24 @@ int e1drv_span_config(e1drv_t *d, int span, const struct e1_span_config *cfg)
 		return -EINVAL;
 	if (cfg->cas && cfg->ts16_clear)
 		return -EINVAL;
-	uint8_t v = (uint8_t)(d->ctrl[span] & E1CTRL_ENABLE);
+	uint8_t v = (uint8_t)(d->card.ctrl[span] & E1CTRL_ENABLE);
 	v |= cfg->cas ? E1CTRL_CAS : 0;
 	v |= cfg->crc4 ? E1CTRL_CRC4 : 0;
 	v |= cfg->hdb3 ? E1CTRL_HDB3 : 0;
 	v |= cfg->line_timing ? E1CTRL_LINETIME : 0;
 	v |= cfg->auto_rai ? E1CTRL_AUTORAI : 0;
 	v |= cfg->ts16_clear ? E1CTRL_TS16CLEAR : 0;
-	int rc = regio_wr16(d->io, SPAN_REG(span, E1R_LOSWIN), cfg->los_window ? cfg->los_window : 200);
+	int rc = regio_wr16(d->card.io, SPAN_REG(span, E1R_LOSWIN), cfg->los_window ? cfg->los_window : 200);
 	if (rc < 0)
 		return rc;
-	rc = regio_wr8(d->io, SPAN_REG(span, E1R_CTRL), v);
-	if (rc < 0)
-		return rc;
-	d->ctrl[span] = v;
-	return 0;
+	return card_ctrl_write(&d->card, span, v);
 }
 
 int e1drv_span_enable(e1drv_t *d, int span, int on)
 {
 	if (bad_span(d, span))
 		return -EINVAL;
-	uint8_t v = on ? (uint8_t)(d->ctrl[span] | E1CTRL_ENABLE) : (uint8_t)(d->ctrl[span] & ~E1CTRL_ENABLE);
-	int rc = regio_wr8(d->io, SPAN_REG(span, E1R_CTRL), v);
-	if (rc < 0)
-		return rc;
-	d->ctrl[span] = v;
-	return 0;
+	return card_ctrl_bits(&d->card, span, E1CTRL_ENABLE, on);
 }
 
 int e1drv_span_status(e1drv_t *d, int span, struct e1_span_status *st)
@@ -115,7 +79,7 @@ int e1drv_span_status(e1drv_t *d, int span, struct e1_span_status *st)
 	if (bad_span(d, span) || !st)
 		return -EINVAL;
 	uint8_t b[4];
-	int rc = regio_read(d->io, SPAN_REG(span, E1R_STATRAW), b, 4);   /* STATRAW STAT SARX ISR */
+	int rc = regio_read(d->card.io, SPAN_REG(span, E1R_STATRAW), b, 4);   /* STATRAW STAT SARX ISR */
 	if (rc < 0)
 		return rc;
 	st->raw = b[0];
@@ -130,10 +94,10 @@ int e1drv_span_counters(e1drv_t *d, int span, struct e1_counters *c)
 	if (bad_span(d, span) || !c)
 		return -EINVAL;
 	uint8_t b[4 * E1_NCOUNTERS];
-	int rc = regio_wr8(d->io, SPAN_REG(span, E1R_LATCH), 1);
+	int rc = regio_wr8(d->card.io, SPAN_REG(span, E1R_LATCH), 1);
 	if (rc < 0)
 		return rc;
-	rc = regio_read(d->io, SPAN_REG(span, E1R_CNT_FAS), b, sizeof(b));
+	rc = regio_read(d->card.io, SPAN_REG(span, E1R_CNT_FAS), b, sizeof(b));
 	if (rc < 0)
 		return rc;
 	uint32_t v[E1_NCOUNTERS];
@@ -166,38 +130,38 @@ int e1drv_loopback(e1drv_t *d, int span, unsigned loops)
 		return -EINVAL;
 	if ((loops & E1MAINT_RLB) && (loops & E1MAINT_PLB))
 		return -EINVAL;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_MAINT), (uint8_t)loops);
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_MAINT), (uint8_t)loops);
 }
 
 int e1drv_inject(e1drv_t *d, int span, unsigned what)
 {
 	if (bad_span(d, span) || (what & ~(unsigned)(E1INJ_FAS | E1INJ_CRC | E1INJ_BIT)))
 		return -EINVAL;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_INJECT), (uint8_t)what);
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_INJECT), (uint8_t)what);
 }
 
 int e1drv_tx_alarms(e1drv_t *d, int span, unsigned alarms)
 {
 	if (bad_span(d, span) || (alarms & ~(unsigned)(E1TXA_RAI | E1TXA_AIS | E1TXA_DMFA)))
 		return -EINVAL;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_TXALM), (uint8_t)alarms);
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_TXALM), (uint8_t)alarms);
 }
 
 int e1drv_sa_tx(e1drv_t *d, int span, unsigned sa)
 {
 	if (bad_span(d, span) || sa > 0x1F)
 		return -EINVAL;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_SATX), (uint8_t)sa);
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_SATX), (uint8_t)sa);
 }
 
 int e1drv_prbs(e1drv_t *d, int span, int tx_on, int rx_on, uint32_t tsmask)
 {
 	if (bad_span(d, span) || (tsmask & 1u))
 		return -EINVAL;
-	int rc = regio_wr32(d->io, SPAN_REG(span, E1R_PRBSMASK), tsmask ? tsmask : 0xFFFFFFFEu);
+	int rc = regio_wr32(d->card.io, SPAN_REG(span, E1R_PRBSMASK), tsmask ? tsmask : 0xFFFFFFFEu);
 	if (rc < 0)
 		return rc;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_PRBSCTL),
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_PRBSCTL),
 			 (uint8_t)((tx_on ? E1PRBS_TX : 0) | (rx_on ? E1PRBS_RX : 0)));
 }
 
@@ -205,16 +169,16 @@ int e1drv_prbs_result(e1drv_t *d, int span, int *sync, uint32_t *errors)
 {
 	if (bad_span(d, span))
 		return -EINVAL;
-	int v = regio_rd8(d->io, SPAN_REG(span, E1R_PRBSCTL));
+	int v = regio_rd8(d->card.io, SPAN_REG(span, E1R_PRBSCTL));
 	if (v < 0)
 		return v;
 	if (sync)
 		*sync = (v & E1PRBS_SYNC) != 0;
 	if (errors) {
-		int rc = regio_wr8(d->io, SPAN_REG(span, E1R_LATCH), 1);
+		int rc = regio_wr8(d->card.io, SPAN_REG(span, E1R_LATCH), 1);
 		if (rc < 0)
 			return rc;
-		rc = regio_rd32(d->io, SPAN_REG(span, E1R_CNT_PRBS), errors);
+		rc = regio_rd32(d->card.io, SPAN_REG(span, E1R_CNT_PRBS), errors);
 		if (rc < 0)
 			return rc;
 	}
@@ -225,7 +189,7 @@ int e1drv_dchan_tx_free(e1drv_t *d, int span)
 {
 	if (bad_span(d, span))
 		return -EINVAL;
-	return regio_rd8(d->io, SPAN_REG(span, E1R_HTXFREE));
+	return regio_rd8(d->card.io, SPAN_REG(span, E1R_HTXFREE));
 }
 
 int e1drv_dchan_send(e1drv_t *d, int span, const uint8_t *buf, uint32_t len)
@@ -237,25 +201,25 @@ int e1drv_dchan_send(e1drv_t *d, int span, const uint8_t *buf, uint32_t len)
 		return free_slots;
 	if (free_slots == 0)
 		return -EAGAIN;
-	int rc = regio_write_fifo(d->io, SPAN_REG(span, E1R_HTXDATA), buf, len);
+	int rc = regio_write_fifo(d->card.io, SPAN_REG(span, E1R_HTXDATA), buf, len);
 	if (rc < 0)
 		return rc;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_HTXCTL), 1);
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_HTXCTL), 1);
 }
 
 int e1drv_dchan_recv(e1drv_t *d, int span, uint8_t *buf, uint32_t cap)
 {
 	if (bad_span(d, span) || (!buf && cap))
 		return -EINVAL;
-	int len = regio_rd16(d->io, SPAN_REG(span, E1R_HRXLEN));
+	int len = regio_rd16(d->card.io, SPAN_REG(span, E1R_HRXLEN));
 	if (len <= 0)
 		return len;
 	if ((uint32_t)len > cap)
 		return -EMSGSIZE;
-	int rc = regio_read_fifo(d->io, SPAN_REG(span, E1R_HRXDATA), buf, (uint32_t)len);
+	int rc = regio_read_fifo(d->card.io, SPAN_REG(span, E1R_HRXDATA), buf, (uint32_t)len);
 	if (rc < 0)
 		return rc;
-	rc = regio_wr8(d->io, SPAN_REG(span, E1R_HRXCTL), 1);
+	rc = regio_wr8(d->card.io, SPAN_REG(span, E1R_HRXCTL), 1);
 	if (rc < 0)
 		return rc;
 	return len;
@@ -265,7 +229,7 @@ int e1drv_cas_set(e1drv_t *d, int span, int chan, unsigned abcd)
 {
 	if (bad_span(d, span) || chan < 1 || chan > 30 || abcd > 0xF)
 		return -EINVAL;
-	return regio_wr8(d->io, SPAN_REG(span, E1R_CASTX + chan), (uint8_t)abcd);
+	return regio_wr8(d->card.io, SPAN_REG(span, E1R_CASTX + chan), (uint8_t)abcd);
 }
 
 int e1drv_cas_set_all(e1drv_t *d, int span, const uint8_t *abcd31)
@@ -278,7 +242,7 @@ int e1drv_cas_set_all(e1drv_t *d, int span, const uint8_t *abcd31)
 			return -EINVAL;
 		b[ch - 1] = abcd31[ch];
 	}
-	return regio_write(d->io, SPAN_REG(span, E1R_CASTX + 1), b, 30);
+	return regio_write(d->card.io, SPAN_REG(span, E1R_CASTX + 1), b, 30);
 }
 
 int e1drv_cas_get_all(e1drv_t *d, int span, uint8_t *abcd31, uint32_t *changed)
@@ -286,12 +250,12 @@ int e1drv_cas_get_all(e1drv_t *d, int span, uint8_t *abcd31, uint32_t *changed)
 	if (bad_span(d, span) || !abcd31)
 		return -EINVAL;
 	if (changed) {
-		int rc = regio_rd32(d->io, SPAN_REG(span, E1R_CASCHG), changed);
+		int rc = regio_rd32(d->card.io, SPAN_REG(span, E1R_CASCHG), changed);
 		if (rc < 0)
 			return rc;
 	}
 	abcd31[0] = 0;
-	return regio_read(d->io, SPAN_REG(span, E1R_CASRX + 1), abcd31 + 1, 30);
+	return regio_read(d->card.io, SPAN_REG(span, E1R_CASRX + 1), abcd31 + 1, 30);
 }
 
 /* ------------------------------------------------------------------ DMA */
@@ -300,32 +264,32 @@ int e1drv_dma_start(e1drv_t *d, uint32_t ring_frames)
 {
 	if (!d)
 		return -EINVAL;
-	return card_dma_start(d->io, &d->dma, DMA_MAGIC_E1, ring_frames, E1_RING_MAX, (uint32_t)d->nspans * 32);
+	return card_dma_start(d->card.io, &d->card.dma, DMA_MAGIC_E1, ring_frames, E1_RING_MAX, (uint32_t)d->card.nunits * 32);
 }
 
 int e1drv_dma_stop(e1drv_t *d)
 {
-	return d ? card_dma_stop(d->io, &d->dma) : -EINVAL;
+	return d ? card_dma_stop(d->card.io, &d->card.dma) : -EINVAL;
 }
 
 int e1drv_dma_info(e1drv_t *d, struct e1_dma_info *info)
 {
 	if (!d || !info)
 		return -EINVAL;
-	int rc = card_dma_rings(&d->dma);
+	int rc = card_dma_rings(&d->card.dma);
 	if (rc < 0)
 		return rc;
-	info->rx = d->dma.rx;
-	info->tx = d->dma.tx;
-	info->ring_frames = d->dma.ring;
-	info->nspans = (uint32_t)d->nspans;
-	info->span_stride = 32 * d->dma.ring;
-	info->ts_stride = d->dma.ring;
-	info->count = (uint32_t *)(void *)(d->dma.area + DMAH_COUNT);
+	info->rx = d->card.dma.rx;
+	info->tx = d->card.dma.tx;
+	info->ring_frames = d->card.dma.ring;
+	info->nspans = (uint32_t)d->card.nunits;
+	info->span_stride = 32 * d->card.dma.ring;
+	info->ts_stride = d->card.dma.ring;
+	info->count = (uint32_t *)(void *)(d->card.dma.area + DMAH_COUNT);
 	return 0;
 }
 
 uint32_t e1drv_dma_count(e1drv_t *d)
 {
-	return d ? card_dma_count(&d->dma) : 0;
+	return d ? card_dma_count(&d->card.dma) : 0;
 }

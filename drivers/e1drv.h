@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "e1regs.h"   /* struct e1_counters */
+
 struct regio;
 typedef struct e1drv e1drv_t;
 
@@ -31,26 +33,6 @@ struct e1_span_status {
 	uint8_t isr;          /* E1ISR_* pending since the last read (reading clears them) */
 };
 
-/* Cumulative since card reset, wrapping at 2^32; take differences. */
-struct e1_counters {
-	uint32_t fas_errors;
-	uint32_t crc_errors;
-	uint32_t febe;
-	uint32_t code_violations;
-	uint32_t rx_slips;
-	uint32_t tx_slips;
-	uint32_t errored_seconds;
-	uint32_t prbs_errors;
-	uint32_t hdlc_rx;
-	uint32_t hdlc_fcs_errors;
-	uint32_t hdlc_aborts;
-	uint32_t hdlc_bad;
-	uint32_t hdlc_tx;
-	uint32_t rx_frames;
-	uint32_t tx_frames;
-	uint32_t runt_octets;
-	uint32_t severely_errored_seconds;
-};
 
 /*
  * The TDM DMA area as the driver sees it. Ring layout (docs/hardware.md):

@@ -132,4 +132,26 @@ enum {
 	E1ISR_DBSTAT = 0x20,     /* E1R_STAT changed */
 };
 
+/* The counter block (E1R_CNT_FAS ..), in register order: cumulative since card reset, wrapping at
+ * 2^32 (take differences). The driver reads it into this struct; the framer model counts in it. */
+struct e1_counters {
+	uint32_t fas_errors;
+	uint32_t crc_errors;
+	uint32_t febe;
+	uint32_t code_violations;
+	uint32_t rx_slips;
+	uint32_t tx_slips;
+	uint32_t errored_seconds;
+	uint32_t prbs_errors;
+	uint32_t hdlc_rx;
+	uint32_t hdlc_fcs_errors;
+	uint32_t hdlc_aborts;
+	uint32_t hdlc_bad;
+	uint32_t hdlc_tx;
+	uint32_t rx_frames;
+	uint32_t tx_frames;
+	uint32_t runt_octets;
+	uint32_t severely_errored_seconds;
+};
+
 #endif

@@ -10,47 +10,26 @@
 #include "regio.h"
 
 struct fxodrv {
-	const struct regio *io;
-	int nports;
-	uint8_t ctrl[FXO_MAX_PORTS];
-	struct card_dma dma;
+	struct card_drv card;   /* units: the ports; ctrl shadows FXR_CTRL */
 };
 
 #define PORT_REG(port, off) ((uint16_t)(FXO_PORT_BASE + (port) * FXO_PORT_STRIDE + (off)))
 
 static int bad_port(const fxodrv_t *d, int port)
 {
-	return !d || port < 0 || port >= d->nports;
-}
-
-static int read_shadows(fxodrv_t *d)
-{
-	for (int p = 0; p < d->nports; p++) {
-		int v = regio_rd8(d->io, PORT_REG(p, FXR_CTRL));
-		if (v < 0)
-			return v;
-		d->ctrl[p] = (uint8_t)v;
-	}
-	return 0;
+	return !d || port < 0 || port >= d->card.nunits;
 }
 
 fxodrv_t *fxodrv_open(const struct regio *io, int *err)
 {
-	fxodrv_t *d = NULL;
-	int e = card_probe(io, 0xF0, FXO_MAX_PORTS);
-	if (e > 0 && !(d = calloc(1, sizeof(*d)))) {
-		e = -ENOMEM;
-	} else if (e > 0) {
-		d->io = io;
-		d->nports = e;
-		e = read_shadows(d);
-		if (e < 0) {
-			free(d);
-			d = NULL;
-		}
+	fxodrv_t *d = calloc(1, sizeof(*d));
+	int e = d ? card_open(&d->card, io, 0xF0, FXO_MAX_PORTS, FXO_PORT_BASE, FXO_PORT_STRIDE) : -ENOMEM;
+	if (e < 0) {
+		free(d);
+		d = NULL;
 	}
 	if (err)
-		*err = e < 0 ? e : 0;
+		*err = e;
 	return d;
 }
 
@@ -61,42 +40,26 @@ void fxodrv_close(fxodrv_t *d)
 
 int fxodrv_nports(const fxodrv_t *d)
 {
-	return d ? d->nports : -EINVAL;
+	return d ? d->card.nunits : -EINVAL;
 }
 
 int fxodrv_reset(fxodrv_t *d)
 {
-	if (!d)
-		return -EINVAL;
-	int rc = card_reset(d->io);
-	if (rc < 0)
-		return rc;
-	memset(&d->dma, 0, sizeof(d->dma));
-	return read_shadows(d);
-}
-
-static int set_ctrl(fxodrv_t *d, int port, uint8_t bit, int on)
-{
-	uint8_t v = on ? (uint8_t)(d->ctrl[port] | bit) : (uint8_t)(d->ctrl[port] & ~bit);
-	int rc = regio_wr8(d->io, PORT_REG(port, FXR_CTRL), v);
-	if (rc < 0)
-		return rc;
-	d->ctrl[port] = v;
-	return 0;
+	return d ? card_drv_reset(&d->card) : -EINVAL;
 }
 
 int fxodrv_hook(fxodrv_t *d, int port, int offhook)
 {
 	if (bad_port(d, port))
 		return -EINVAL;
-	return set_ctrl(d, port, FXCTRL_OH, offhook);
+	return card_ctrl_bits(&d->card, port, FXCTRL_OH, offhook);
 }
 
 int fxodrv_monitor(fxodrv_t *d, int port, int on)
 {
 	if (bad_port(d, port))
 		return -EINVAL;
-	return set_ctrl(d, port, FXCTRL_ONHM, on);
+	return card_ctrl_bits(&d->card, port, FXCTRL_ONHM, on);
 }
 
 int fxodrv_set_gain(fxodrv_t *d, int port, int rx_tenth_db, int tx_tenth_db)
@@ -104,20 +67,20 @@ int fxodrv_set_gain(fxodrv_t *d, int port, int rx_tenth_db, int tx_tenth_db)
 	if (bad_port(d, port) || rx_tenth_db < -150 || rx_tenth_db > 120 || tx_tenth_db < -150 ||
 	    tx_tenth_db > 120)
 		return -EINVAL;
-	int rc = regio_wr16(d->io, PORT_REG(port, FXR_RXGAIN), (uint16_t)(int16_t)rx_tenth_db);
+	int rc = regio_wr16(d->card.io, PORT_REG(port, FXR_RXGAIN), (uint16_t)(int16_t)rx_tenth_db);
 	if (rc < 0)
 		return rc;
-	return regio_wr16(d->io, PORT_REG(port, FXR_TXGAIN), (uint16_t)(int16_t)tx_tenth_db);
+	return regio_wr16(d->card.io, PORT_REG(port, FXR_TXGAIN), (uint16_t)(int16_t)tx_tenth_db);
 }
 
 int fxodrv_get_gain(fxodrv_t *d, int port, int *rx_tenth_db, int *tx_tenth_db)
 {
 	if (bad_port(d, port))
 		return -EINVAL;
-	int rx = regio_rd16(d->io, PORT_REG(port, FXR_RXGAIN));
+	int rx = regio_rd16(d->card.io, PORT_REG(port, FXR_RXGAIN));
 	if (rx < 0)
 		return rx;
-	int tx = regio_rd16(d->io, PORT_REG(port, FXR_TXGAIN));
+	int tx = regio_rd16(d->card.io, PORT_REG(port, FXR_TXGAIN));
 	if (tx < 0)
 		return tx;
 	if (rx_tenth_db)
@@ -132,11 +95,11 @@ int fxodrv_ring_params(fxodrv_t *d, int port, int confirm_ms, int timeout_ms, in
 	if (bad_port(d, port) || confirm_ms < 1 || confirm_ms > 5000 || timeout_ms < 1 ||
 	    timeout_ms > 5000 || threshold_v < 1 || threshold_v > 255)
 		return -EINVAL;
-	int rc = regio_wr16(d->io, PORT_REG(port, FXR_RCC), (uint16_t)confirm_ms);
+	int rc = regio_wr16(d->card.io, PORT_REG(port, FXR_RCC), (uint16_t)confirm_ms);
 	if (rc == 0)
-		rc = regio_wr16(d->io, PORT_REG(port, FXR_RTO), (uint16_t)timeout_ms);
+		rc = regio_wr16(d->card.io, PORT_REG(port, FXR_RTO), (uint16_t)timeout_ms);
 	if (rc == 0)
-		rc = regio_wr8(d->io, PORT_REG(port, FXR_RDTH), (uint8_t)threshold_v);
+		rc = regio_wr8(d->card.io, PORT_REG(port, FXR_RDTH), (uint8_t)threshold_v);
 	return rc;
 }
 
@@ -145,7 +108,7 @@ int fxodrv_status(fxodrv_t *d, int port, struct fxo_port_status *st)
 	if (bad_port(d, port) || !st)
 		return -EINVAL;
 	uint8_t b[5];   /* CTRL STAT LV(2) LC */
-	int rc = regio_read(d->io, PORT_REG(port, FXR_CTRL), b, sizeof(b));
+	int rc = regio_read(d->card.io, PORT_REG(port, FXR_CTRL), b, sizeof(b));
 	if (rc < 0)
 		return rc;
 	st->line_dv = (int16_t)(uint16_t)(b[2] | (b[3] << 8));
@@ -162,14 +125,14 @@ int fxodrv_events(fxodrv_t *d, struct fxo_event *ev, int max)
 {
 	if (!d || max < 0 || (!ev && max))
 		return -EINVAL;
-	int n = regio_rd16(d->io, FXG_EVCNT);
+	int n = regio_rd16(d->card.io, FXG_EVCNT);
 	if (n < 0)
 		return n;
 	if (n > max)
 		n = max;
 	for (int i = 0; i < n; i++) {
 		uint8_t b[FXO_EVENT_SIZE];
-		int rc = regio_read_fifo(d->io, FXG_EVDATA, b, sizeof(b));
+		int rc = regio_read_fifo(d->card.io, FXG_EVDATA, b, sizeof(b));
 		if (rc < 0)
 			return rc;
 		ev[i].type = b[0];
@@ -187,7 +150,7 @@ uint32_t fxodrv_samples(fxodrv_t *d)
 {
 	uint32_t v = 0;
 	if (d)
-		regio_rd32(d->io, FXG_SAMPLES, &v);
+		regio_rd32(d->card.io, FXG_SAMPLES, &v);
 	return v;
 }
 
@@ -195,31 +158,31 @@ int fxodrv_dma_start(fxodrv_t *d, uint32_t ring_samples)
 {
 	if (!d)
 		return -EINVAL;
-	return card_dma_start(d->io, &d->dma, DMA_MAGIC_FXO, ring_samples, FXO_RING_MAX, (uint32_t)d->nports);
+	return card_dma_start(d->card.io, &d->card.dma, DMA_MAGIC_FXO, ring_samples, FXO_RING_MAX, (uint32_t)d->card.nunits);
 }
 
 int fxodrv_dma_stop(fxodrv_t *d)
 {
-	return d ? card_dma_stop(d->io, &d->dma) : -EINVAL;
+	return d ? card_dma_stop(d->card.io, &d->card.dma) : -EINVAL;
 }
 
 int fxodrv_dma_info(fxodrv_t *d, struct fxo_dma_info *info)
 {
 	if (!d || !info)
 		return -EINVAL;
-	int rc = card_dma_rings(&d->dma);
+	int rc = card_dma_rings(&d->card.dma);
 	if (rc < 0)
 		return rc;
-	info->rx = d->dma.rx;
-	info->tx = d->dma.tx;
-	info->ring_samples = d->dma.ring;
-	info->nports = (uint32_t)d->nports;
-	info->port_stride = d->dma.ring;
-	info->count = (uint32_t *)(void *)(d->dma.area + DMAH_COUNT);
+	info->rx = d->card.dma.rx;
+	info->tx = d->card.dma.tx;
+	info->ring_samples = d->card.dma.ring;
+	info->nports = (uint32_t)d->card.nunits;
+	info->port_stride = d->card.dma.ring;
+	info->count = (uint32_t *)(void *)(d->card.dma.area + DMAH_COUNT);
 	return 0;
 }
 
 uint32_t fxodrv_dma_count(fxodrv_t *d)
 {
-	return d ? card_dma_count(&d->dma) : 0;
+	return d ? card_dma_count(&d->card.dma) : 0;
 }

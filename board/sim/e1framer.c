@@ -1064,7 +1064,7 @@ unsigned e1f_sa_rx(const e1f_t *f)
 	return f->sa_rx;
 }
 
-void e1f_counters(const e1f_t *f, struct e1f_counters *c)
+void e1f_counters(const e1f_t *f, struct e1_counters *c)
 {
 	*c = f->cnt;
 }

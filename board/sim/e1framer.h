@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "../../drivers/e1regs.h"   /* struct e1_counters */
+
 typedef struct e1f e1f_t;
 
 struct e1f_config {
@@ -30,26 +32,6 @@ struct e1f_config {
 	uint16_t los_window;  /* frames of no signal / all-zero before LOS (0 = 200 = 25 ms) */
 };
 
-/* Counters, cumulative, wrapping at 2^32 (same order as struct e1_counters). */
-struct e1f_counters {
-	uint32_t fas_errors;
-	uint32_t crc_errors;
-	uint32_t febe;
-	uint32_t code_violations;
-	uint32_t rx_slips;
-	uint32_t tx_slips;
-	uint32_t errored_seconds;
-	uint32_t prbs_errors;
-	uint32_t hdlc_rx;
-	uint32_t hdlc_fcs_errors;
-	uint32_t hdlc_aborts;
-	uint32_t hdlc_bad;
-	uint32_t hdlc_tx;
-	uint32_t rx_frames;
-	uint32_t tx_frames;
-	uint32_t runt_octets;
-	uint32_t severely_errored_seconds;
-};
 
 enum {
 	E1F_FRAME = 32,
@@ -81,7 +63,7 @@ void e1f_idle(e1f_t *f, int n);
 unsigned e1f_status_raw(const e1f_t *f);
 unsigned e1f_status(const e1f_t *f);
 unsigned e1f_sa_rx(const e1f_t *f);
-void e1f_counters(const e1f_t *f, struct e1f_counters *c);
+void e1f_counters(const e1f_t *f, struct e1_counters *c);
 
 /* Maintenance: E1TXA_* alarms to send, E1INJ_* single errors, Sa4..Sa8 (bit4 = Sa4),
  * Si bits when CRC-4 is off (bit0 in FAS, bit1 in NFAS). */

@@ -127,7 +127,7 @@ struct e1f {
 	int sec_err, sec_defect;
 	uint32_t sec_crc;
 
-	struct e1f_counters cnt;
+	struct e1_counters cnt;
 };
 
 /* CRC-4 of one frame continuing from crc: bit-serial reference and the folded version. */

@@ -354,7 +354,7 @@ static void test_crc_ebits_through_driver(void)
 	struct e1_counters c = counters(&b, 0);
 	CHECK_EQ(c.crc_errors, 9);
 	CHECK_EQ(c.febe, 4);
-	struct e1f_counters fc;
+	struct e1_counters fc;
 	e1f_counters(b.far[0], &fc);
 	CHECK_EQ(fc.febe, 9);
 	CHECK_EQ(fc.crc_errors, 4);

@@ -197,7 +197,7 @@ static void test_cold_start_alignment(void)
 	link_run(a, b, 24);
 	CHECK_EQ(e1f_status_raw(b) & (E1ST_LOF | E1ST_LMFA | E1ST_LOS | E1ST_AIS | E1ST_RAI), 0);
 	link_run(a, b, 8000);
-	struct e1f_counters c;
+	struct e1_counters c;
 	e1f_counters(b, &c);
 	CHECK_EQ(c.crc_errors, 0);
 	CHECK_EQ(c.fas_errors, 0);
@@ -260,7 +260,7 @@ static void test_shift_realignment(void)
 					e1f_rx(b, fs, NULL, 1);
 				}
 			}
-			struct e1f_counters c;
+			struct e1_counters c;
 			e1f_counters(b, &c);
 			CHECK(c.fas_errors >= 3);
 			CHECK_EQ(e1f_status_raw(b) & (E1ST_LOF | E1ST_LMFA), 0);
@@ -305,7 +305,7 @@ static void test_lof_and_recovery(void)
 	CHECK(e1f_status_raw(a) & E1ST_RAI);
 	link_run(a, b, 40);
 	CHECK(!(e1f_status_raw(b) & E1ST_LOF));
-	struct e1f_counters c;
+	struct e1_counters c;
 	e1f_counters(b, &c);
 	CHECK_EQ(c.fas_errors, 5);
 	/* LOF for longer than 2.5 s: red; then 5 s to clear */
@@ -336,7 +336,7 @@ static void test_crc_errors_and_ebits(void)
 	e1f_t *a, *b;
 	pair(&a, &b, 0, 1);
 	link_run(a, b, 200);
-	struct e1f_counters ca, cb;
+	struct e1_counters ca, cb;
 	for (int i = 0; i < 7; i++) {
 		e1f_inject(a, E1INJ_CRC);
 		link_run(a, b, 40);
@@ -457,7 +457,7 @@ static void test_hdlc(void)
 		CHECK(n == len[m] && memcmp(got, msg[m], (size_t)n) == 0);
 	}
 	CHECK_EQ(e1f_hdlc_recv(b, msg[0], 10), 0);
-	struct e1f_counters c;
+	struct e1_counters c;
 	e1f_counters(b, &c);
 	CHECK_EQ(c.hdlc_rx, 8);
 	CHECK_EQ(c.hdlc_fcs_errors, 0);
@@ -624,7 +624,7 @@ static void test_ami_excessive_zeros(void)
 	fr[22] = 0x0F;
 	e1f_rx(b, fr, NULL, 1);
 	e1f_rx(b, fr, NULL, 1);
-	struct e1f_counters c;
+	struct e1_counters c;
 	e1f_counters(b, &c);
 	CHECK_EQ(c.code_violations, 4);
 	struct e1f_config hdb3 = { .crc4 = 0, .hdb3 = 1 };

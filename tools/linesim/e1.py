@@ -40,7 +40,7 @@ class ExchangeE1:
         self._rx_ptr = ffi.cast("uint8_t *", ffi.from_buffer(self.rx_payload))
         self._line_ptr = ffi.cast("uint8_t *", ffi.from_buffer(self._tx_line))
         self._buf = ffi.new("uint8_t[512]")
-        self._cnt = ffi.new("struct e1f_counters *")
+        self._cnt = ffi.new("struct e1_counters *")
         self.alarms = 0
 
     # ---- line side ---------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class ExchangeE1:
 
     def counters(self) -> dict[str, int]:
         lib.e1f_counters(self.f, self._cnt)
-        return {name: int(getattr(self._cnt, name)) for name, _ in ffi.typeof("struct e1f_counters").fields}
+        return {name: int(getattr(self._cnt, name)) for name, _ in ffi.typeof("struct e1_counters").fields}
 
     # ---- D-channel and CAS -------------------------------------------------------------------------
     def dchan_send(self, frame: bytes) -> bool:
