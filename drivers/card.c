@@ -1,5 +1,6 @@
 /* card.c - the drivers' common part of every CallBox card (card.h, cardregs.h, dmahdr.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "card.h"
@@ -45,6 +46,20 @@ int card_open(struct card_drv *c, const struct regio *io, uint8_t id, int max_un
 	c->unit_base = unit_base;
 	c->unit_stride = unit_stride;
 	return read_shadows(c);
+}
+
+void *card_drv_new(size_t size, const struct regio *io, uint8_t id, int max_units, uint16_t unit_base,
+		   uint16_t unit_stride, int *err)
+{
+	struct card_drv *c = size >= sizeof(*c) ? calloc(1, size) : NULL;
+	int e = c ? card_open(c, io, id, max_units, unit_base, unit_stride) : -ENOMEM;
+	if (e < 0) {
+		free(c);
+		c = NULL;
+	}
+	if (err)
+		*err = e;
+	return c;
 }
 
 int card_drv_reset(struct card_drv *c)

@@ -6,6 +6,7 @@
 #ifndef CALLBOX_CARD_H
 #define CALLBOX_CARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct regio;
@@ -36,6 +37,10 @@ struct card_drv {
 /* Probe the card (card_probe) and read the control shadows; 0 or a negative errno. */
 int card_open(struct card_drv *c, const struct regio *io, uint8_t id, int max_units, uint16_t unit_base,
 	      uint16_t unit_stride);
+/* A driver object of `size` octets that starts with its struct card_drv, opened (card_open); NULL with
+ * *err set (if err) on failure. Free it with free(). */
+void *card_drv_new(size_t size, const struct regio *io, uint8_t id, int max_units, uint16_t unit_base,
+		   uint16_t unit_stride, int *err);
 /* Reset the card, forget its DMA area and re-read the shadows; 0 or a negative errno. */
 int card_drv_reset(struct card_drv *c);
 /* Write unit `unit`'s control register and its shadow; 0 or a negative errno. */

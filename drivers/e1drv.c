@@ -22,15 +22,7 @@ static int bad_span(const e1drv_t *d, int span)
 
 e1drv_t *e1drv_open(const struct regio *io, int *err)
 {
-	e1drv_t *d = calloc(1, sizeof(*d));
-	int e = d ? card_open(&d->card, io, 0xE1, E1_MAX_SPANS, E1_SPAN_BASE, E1_SPAN_STRIDE) : -ENOMEM;
-	if (e < 0) {
-		free(d);
-		d = NULL;
-	}
-	if (err)
-		*err = e;
-	return d;
+	return card_drv_new(sizeof(e1drv_t), io, 0xE1, E1_MAX_SPANS, E1_SPAN_BASE, E1_SPAN_STRIDE, err);   /* struct e1drv starts with its card_drv */
 }
 
 void e1drv_close(e1drv_t *d)

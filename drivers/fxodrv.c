@@ -22,15 +22,7 @@ static int bad_port(const fxodrv_t *d, int port)
 
 fxodrv_t *fxodrv_open(const struct regio *io, int *err)
 {
-	fxodrv_t *d = calloc(1, sizeof(*d));
-	int e = d ? card_open(&d->card, io, 0xF0, FXO_MAX_PORTS, FXO_PORT_BASE, FXO_PORT_STRIDE) : -ENOMEM;
-	if (e < 0) {
-		free(d);
-		d = NULL;
-	}
-	if (err)
-		*err = e;
-	return d;
+	return card_drv_new(sizeof(fxodrv_t), io, 0xF0, FXO_MAX_PORTS, FXO_PORT_BASE, FXO_PORT_STRIDE, err);   /* struct fxodrv starts with its card_drv */
 }
 
 void fxodrv_close(fxodrv_t *d)
