@@ -1,0 +1,112 @@
+"""MFC/R2 end to end through the simulated board, in virtual time: the R2 exchange (tools.linesim.r2exchange)
+on span 1's socket with TS16 CAS, the board's framer model and C driver, the media engine carrying the MF
+signals both ways (dsp.r2mf in the engine's detector pool), the box's R2 stack and call control with the
+IVR (in-band DTMF) and an agent extension; and an extension dialling out over R2."""
+
+from __future__ import annotations
+
+import calendar
+from pathlib import Path
+
+import pytest
+
+from board.clock import VirtualClock
+from board.description import BoardDescription, Card, PanelPins, SpanConfig
+from firmware.calls.loopback import PhoneBehaviour
+from firmware.signalling.r2 import Line, R2Config
+
+MONDAY_10AM = calendar.timegm((2026, 11, 23, 2, 0, 0))
+
+
+def cas_board() -> BoardDescription:
+    span = SpanConfig(span=1, framing="cas")
+    return BoardDescription(
+        name="sim-r2",
+        backend="sim",
+        cards=(Card(slot=1, kind="e1", spans=(span,)),),
+        panel=PanelPins(),
+        source="<code>",
+    )
+
+
+@pytest.fixture
+def r2_world(tmp_path: Path, prompt_dir: Path):
+    from firmware.calls.appliance import Appliance
+    from tools.linesim.r2exchange import R2Exchange
+    from tools.linesim.world import World
+
+    decisions: dict[str, str] = {}
+    clock = VirtualClock(start=MONDAY_10AM)
+    w = World(cas_board(), tmp_path / "run", clock=clock)
+    app = Appliance(
+        w.board,
+        tmp_path / "data",
+        clock=clock,
+        prompt_dirs=[prompt_dir],
+        extension_rows=8,
+        r2_config={1: R2Config(max_dnis=5)},
+    )
+    ex = R2Exchange(
+        w, 0, dnis_digits=8, decide=lambda dnis, ani: decisions.get(dnis, "answer"), answer_after=1.0
+    )
+    w.on_tick.append(ex.tick)
+    w.on_tick.append(app.on_tick)
+    w.attach()
+    yield w, app, ex, clock, decisions
+    w.close()
+    app.close()
+
+
+def test_r2_caller_through_the_board_into_the_ivr_and_to_an_agent(r2_world) -> None:
+    w, app, ex, clock, _ = r2_world
+    clock.advance(3.0)
+    span, trunk, _drv = app.r2[1]
+    assert ex.link_up and span.started and len(span.free_channels()) == 30
+    app.extensions.add_phone("1001", PhoneBehaviour(answer_after=2.0))
+    call = ex.call_in("13812345678", "95588")
+    assert call is not None and call.channel == 30
+    clock.advance(5.0)  # 17 compelled cycles (DNIS, KA, ANI, end of ANI, KD, B-1) of ~0.18 s each
+    # DNIS, KA, ANI and KD went by compelled MF through the B-channel; B-1, then the IVR answered
+    assert call.state == "up", (ex.errors, span.channels[30])
+    (leg,) = trunk.legs.values()
+    mcall = app.mgr.call_of(leg)
+    assert mcall.state == "ivr" and mcall.cdr.channel == "DAHDI/1-30"
+    assert mcall.cdr.src == "13812345678" and mcall.cdr.dst == "95588"
+    clock.advance(11.0)
+    call.press("1")
+    clock.advance(4.0)
+    assert mcall.queue == "service" and mcall.b is not None and mcall.b.number == "1001"
+    call.far_hangup()  # clear forward
+    clock.advance(1.0)
+    assert call.state == "down" and not app.mgr.calls
+    cdr = app.mgr.store.cdrs()[0]
+    assert cdr.disposition == "ANSWERED" and cdr.dcontext == "from-span1"
+    assert span.channels[30].line is Line.IDLE and not ex.errors and trunk.errors == 0
+
+
+def test_r2_extension_dials_out_answered_then_busy(r2_world) -> None:
+    w, app, ex, clock, decisions = r2_world
+    clock.advance(3.0)
+    span, trunk, _drv = app.r2[1]
+    ext = app.extensions.call_in(app.mgr, "1001", "62345678")
+    clock.advance(8.0)  # register signalling (no I-15 in China: the exchange ends the number at 8 digits)
+    (rc,) = ex.received.values()
+    assert rc.dnis == "62345678" and rc.channel == 1 and rc.state == "up"
+    assert rc.ani.isdigit()  # the presented number went as ANI after A-6/KA
+    out_call = app.mgr.call_of(ext)
+    assert out_call.state == "up" and out_call.b.name == "DAHDI/1-1"
+    ex.hangup_received(rc.call_id)  # the called party hangs up: clear-back, the box clears forward
+    clock.advance(1.0)
+    assert rc.state == "down" and span.channels[1].line is Line.IDLE
+    cdr = app.mgr.store.cdrs()[-1]
+    assert cdr.dst == "62345678" and cdr.disposition == "ANSWERED"
+
+    decisions["62999999"] = "busy"
+    app.extensions.call_in(app.mgr, "1001", "62999999")
+    clock.advance(6.0)
+    busy = [r for r in ex.received.values() if r.dnis == "62999999"]
+    assert busy and busy[0].state == "refused"
+    clock.advance(5.0)
+    cdr = app.mgr.store.cdrs()[-1]
+    assert cdr.dst == "62999999" and cdr.disposition == "BUSY"
+    assert not trunk.legs and span.channels[1].line is Line.IDLE
