@@ -140,6 +140,8 @@ class Appliance:
             self.mgr.media_watchers.append(self.fxo.on_media_event)
         self._stop = threading.Event()
         self._control: threading.Thread | None = None
+        # more pollers for the control thread (e.g. BoxSip.poll: the SIP side's loop, one pass per step)
+        self.pollers: list[Any] = []
         self.poll(self.clock.now())
 
     # ---- one pass over the drivers and stacks ----------------------------------------------------------
@@ -189,7 +191,7 @@ class Appliance:
             raise ValueError("start() is for real time: Appliance(..., clock=RealClock(), realtime=True)")
         self._stop.clear()
         self.engine.start_thread(self.clock)
-        loop = ControlLoop(self.mgr, self.clock, pollers=[lambda: self.poll(self.clock.now())])
+        loop = ControlLoop(self.mgr, self.clock, pollers=[lambda: self.poll(self.clock.now()), *self.pollers])
         self._control = threading.Thread(target=loop.run, args=(self._stop,), name="control", daemon=True)
         self._control.start()
 

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from board.clock import RealClock
 from firmware.config import ConfigError
@@ -30,6 +31,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
     parser.add_argument("--status", type=float, default=5.0, help="seconds between status lines (0: none)")
     parser.add_argument("--tick-ms", type=int, default=10, choices=(5, 10, 20))
+    parser.add_argument(
+        "--prompts", action="append", default=None, metavar="DIR",
+        help="voice prompt directory (repeatable; default DATA/prompts, built on first start)",
+    )  # fmt: skip
+    add_sip_arguments(parser)
+
+
+def add_sip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The extensions' side: SIP phones register here (UDP and TCP on the same port)."""
+    parser.add_argument("--sip-host", default="0.0.0.0", help="address SIP listens on (UDP and TCP)")
+    parser.add_argument("--sip-port", type=int, default=5060, help="SIP port (0: any free one, printed)")
+    parser.add_argument("--sip-advertise", default=None, help="address put in Contact/SDP (default: host)")
+    parser.add_argument("--sip-legs", type=int, default=64, help="SIP media legs (engine rows)")
 
 
 def status_line(app: object) -> str:
@@ -44,6 +58,29 @@ def status_line(app: object) -> str:
     )
 
 
+def sip_extensions_path(config: str | None) -> Path:
+    from firmware.sip.service import extensions_path
+
+    return extensions_path(config)
+
+
+def open_sip(args: argparse.Namespace, clock: RealClock) -> Any:
+    """The box's SIP side (firmware.sip.service.BoxSip) with the configuration's extensions, bound."""
+    from firmware.sip.core import CoreConfig
+    from firmware.sip.extensions import Directory
+    from firmware.sip.service import BoxSip
+
+    directory = Directory.load(sip_extensions_path(args.config))
+    sip = BoxSip(directory, clock, args.sip_host, args.sip_port, advertise=args.sip_advertise,
+                 max_legs=args.sip_legs, config=CoreConfig())  # fmt: skip
+    try:
+        sip.start()
+    except OSError:
+        sip.close()
+        raise
+    return sip
+
+
 def run(args: argparse.Namespace) -> int:
     from board.description import BoardConfigError, load_board
     from board.hardware import open_board
@@ -56,29 +93,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     clock = RealClock()
+    try:
+        sip = open_sip(args, clock)
+    except (ConfigError, OSError) as exc:
+        print(f"error: SIP: {exc}")
+        return 2
     board = open_board(desc, data / "run", tick_frames=args.tick_ms * 8)
     try:
-        app = Appliance(board, data, args.config, clock=clock, tick_ms=args.tick_ms, realtime=True)
+        app = Appliance(board, data, args.config, clock=clock, tick_ms=args.tick_ms, realtime=True,
+                        extension_port=sip.media_port, make_extension_lines=sip.extension_lines,
+                        prompt_dirs=args.prompts)  # fmt: skip
     except ConfigError as exc:
         print(f"error: {exc}")
+        sip.close()
         board.close()
         return 2
+    app.pollers.append(sip.poll)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         app.start()
         print(f"callbox running: board {desc.name if hasattr(desc, 'name') else args.board}, "
               f"line sockets in {data / 'run'}, data in {data}; Ctrl-C stops")  # fmt: skip
+        print(f"SIP on {args.sip_host} port {sip.port} (UDP and TCP), extensions from "
+              f"{sip_extensions_path(args.config)}", flush=True)  # fmt: skip
         started = time.monotonic()
         while not stop.is_set():
             stop.wait(args.status if args.status > 0 else 1.0)
             if args.status > 0:
-                print(status_line(app), flush=True)
+                print(f"{status_line(app)}  sip registered {len(sip.status()['registered'])}", flush=True)
             if args.seconds and time.monotonic() - started >= args.seconds:
                 break
     finally:
         signal.signal(signal.SIGINT, previous)
         app.close()
+        sip.close()
         board.close()
     print(f"stopped; CDRs, recordings and alarms are in {data}")
     return 0

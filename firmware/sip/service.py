@@ -7,6 +7,15 @@ svc.line        # SipLine: the Originator for extensions; SipEndpoint legs
 svc.media_port  # SipMediaPort: the engine reads/writes the SIP rows through it
 svc.start_media_pump(fn)   # only when no engine drives the rows: fn(rx (legs,80) int16) -> tx
 await svc.stop()
+
+The appliance's extension side (`callbox run`): `BoxSip` runs the service on an asyncio loop that the
+control thread steps (one non-blocking pass per control-loop step), so SIP, call control and the clock's
+timers share one thread; the engine's tick thread only reads and writes the SIP rows (`SipMediaPort`).
+
+    sip = BoxSip(load_directory(config_dir), clock, host="0.0.0.0", port=5060, max_legs=64)
+    app = Appliance(board, data, config_dir, clock=clock, realtime=True,
+                    extension_port=sip.media_port, make_extension_lines=sip.extension_lines)
+    sip.start(); app.pollers.append(sip.poll); app.start(); ...; app.stop(); sip.close()
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,13 +71,15 @@ class SipService:
         self.server.on_event = self.line.handle
         self.media_port = SipMediaPort(self.hub, clock, self.media.send)
         self._pump: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
         return self.core.config.port
 
     async def start(self) -> None:
-        self.media.attach(asyncio.get_running_loop())
+        self._loop = asyncio.get_running_loop()
+        self.media.attach(self._loop)
         await self.server.start()
         assert self.server.udp_port is not None
         self.core.config.port = self.server.udp_port
@@ -80,6 +93,10 @@ class SipService:
         self.media.close_all()
 
     def _soon(self, fn: Callable[[], None]) -> None:
+        # the service's own loop, also when call control acts between two of its passes (BoxSip)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon(fn)
+            return
         try:
             asyncio.get_running_loop().call_soon(fn)
         except RuntimeError:  # no loop running (not started yet): the next flush delivers it
@@ -108,3 +125,84 @@ class SipService:
                 self.media.send(self.hub.push_tx(tx, self.clock.now()))
 
         self._pump = asyncio.ensure_future(pump())
+
+
+DEFAULT_EXTENSIONS = Path(__file__).with_name("default") / "extensions.yaml"
+
+
+def extensions_path(config_dir: str | Path | None) -> Path:
+    """`CONFIG/extensions.yaml` when the configuration has one, else the default (11 extensions, 1000-1010,
+    password pw<number>: firmware/sip/default/extensions.yaml)."""
+    if config_dir is not None and (Path(config_dir) / "extensions.yaml").exists():
+        return Path(config_dir) / "extensions.yaml"
+    return DEFAULT_EXTENSIONS
+
+
+class BoxSip:
+    """The appliance's SIP extensions, stepped by the control thread; see the module docstring."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        clock: Clock,
+        host: str = "0.0.0.0",
+        port: int = 5060,
+        advertise: str | None = None,
+        max_legs: int = 64,
+        rtp_ports: tuple[int, int] | None = None,
+        config: CoreConfig | None = None,
+    ) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.service = SipService(
+            directory, clock, host, port, advertise, max_legs, rtp_ports, control=None, config=config
+        )
+        self.started = False
+
+    @property
+    def media_port(self) -> SipMediaPort:
+        return self.service.media_port
+
+    @property
+    def line(self) -> SipLine:
+        return self.service.line
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    def extension_lines(self, control: Any, clock: Clock, channel_base: int) -> SipLine:
+        """The Appliance's `make_extension_lines`: SIP leg k is engine row channel_base + k; events go to
+        call control (feature codes to its `feature`, the ACD's log-in and pause)."""
+        line = self.service.line
+        line.control = control
+        line.channel_base = channel_base
+        line.on_feature = getattr(control, "feature", None)
+        return line
+
+    def start(self) -> None:
+        """Bind the SIP (UDP + TCP) sockets; raises OSError when the address is taken."""
+        self.loop.run_until_complete(self.service.start())
+        self.started = True
+
+    def poll(self) -> None:
+        """One non-blocking pass of the loop: datagrams, TCP streams, SIP timers, deferred sends."""
+        if not self.started:
+            return
+        self.loop.stop()
+        self.loop.run_forever()  # stop() first: one pass with a zero-timeout select, then return
+
+    def status(self) -> dict[str, Any]:
+        now = self.service.clock.now()
+        registrar = self.service.core.registrar
+        directory = self.service.core.directory
+        registered = sorted(n for n in directory.extensions if registrar.contacts(n, now))
+        return {"port": self.port, "registered": registered, "legs": len(self.service.hub.legs)}
+
+    def close(self) -> None:
+        if self.started:
+            for ep in list(self.service.line.endpoints.values()):
+                ep.hangup()
+            self.poll()
+            self.loop.run_until_complete(self.service.stop())
+            self.started = False
+        self.loop.close()
