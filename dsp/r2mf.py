@@ -88,6 +88,8 @@ for _sig, (_i, _j) in PAIRS.items():
 _MIN_POWER = float((dbm0_to_amplitude(MIN_LEVEL_DBM0) * WIN_LEN / 2.0) ** 2)
 _TWIST = 10.0 ** (TWIST_DB / 10.0)
 _THIRD = 10.0 ** (-THIRD_DB / 10.0)
+# window energy of two tones at the floor is 2 * A**2 * WIN_LEN / 2; gate at half of it
+_GATE_ENERGY = float(0.5 * dbm0_to_amplitude(MIN_LEVEL_DBM0) ** 2 * WIN_LEN)
 
 
 def mf_frequencies(direction: str, signal: int) -> tuple[float, float]:
@@ -206,57 +208,63 @@ class R2MfDetector:
         return events
 
     def _decide(self, y: np.ndarray, ew: np.ndarray, sub_index: int) -> list[Event]:
-        p = y[:12] * y[:12] + y[12:] * y[12:]  # (12, c) bin powers
+        # Cheap gate on every channel: enough energy for two tones at the floor, or state to carry on. The
+        # full tests and the state run on the few channels that pass (silent rows of a bank cost nothing).
+        idx = np.flatnonzero((ew >= _GATE_ENERGY) | (self._down != 0) | (self._cand != 0))
+        if idx.size == 0:
+            return []
+        y = y[:, idx]
+        ew = ew[idx]
+        p = y[:12] * y[:12] + y[12:] * y[12:]  # (12, m) bin powers
         codes = []
         strengths = []
         for base, sign in ((0, 1), (6, -1)):
             g = p[base : base + 6]
-            order = np.argsort(g, axis=0)  # ascending
-            i1, i2, i3 = order[-1], order[-2], order[-3]
-            p1 = np.take_along_axis(g, i1[None], axis=0)[0]
-            p2 = np.take_along_axis(g, i2[None], axis=0)[0]
-            p3 = np.take_along_axis(g, i3[None], axis=0)[0]
+            order = np.argsort(g, axis=0)[-3:]  # ascending: third, second, strongest
+            top = np.take_along_axis(g, order, axis=0)
+            p3, p2, p1 = top[0], top[1], top[2]
             purity = (2.0 / WIN_LEN) * (p1 + p2) / np.maximum(ew, 1.0)
             valid = (p2 >= _MIN_POWER) & (p1 <= p2 * _TWIST) & (p3 <= p2 * _THIRD) & (purity >= PURITY)
-            code = np.where(valid, sign * _PAIR_CODE[i1, i2], 0).astype(np.int8)
-            codes.append(code)
+            codes.append(np.where(valid, sign * _PAIR_CODE[order[2], order[1]], 0))
             strengths.append(np.where(valid, p1 + p2, 0.0))
         code = np.where(strengths[1] > strengths[0], codes[1], codes[0]).astype(np.int8)
-
-        # run of identical valid windows
-        same = (code != 0) & (code == self._cand)
-        self._run = np.where(same, self._run + 1, np.where(code != 0, 1, 0)).astype(np.int16)
-        self._cand = code
-        window_end = (sub_index + 1) * SUB  # global sample index just after this window
-        held = self._down != 0
         strength = np.maximum(strengths[0], strengths[1])
-        holding = held & (code == self._down) & (strength >= HOLD_FRACTION * self._peak)
-        self._peak = np.where(holding, np.maximum(self._peak, strength), self._peak)
-        self._last_seen = np.where(holding, window_end, self._last_seen)
-        misses = np.where(held & ~holding, self._misses + 1, 0).astype(np.int8)
+
+        cand, run, down = self._cand[idx], self._run[idx], self._down[idx]
+        peak, last_seen = self._peak[idx], self._last_seen[idx]
+        # run of identical valid windows
+        run = np.where((code != 0) & (code == cand), run + 1, np.where(code != 0, 1, 0)).astype(np.int16)
+        window_end = (sub_index + 1) * SUB  # global sample index just after this window
+        held = down != 0
+        holding = held & (code == down) & (strength >= HOLD_FRACTION * peak)
+        peak = np.where(holding, np.maximum(peak, strength), peak)
+        last_seen = np.where(holding, window_end, last_seen)
+        misses = np.where(held & ~holding, self._misses[idx] + 1, 0).astype(np.int8)
         # a different valid signal replacing the held one ends it at once (compelled cycles never do this,
         # but a far end that switches tones without a gap must not be missed)
-        switched = held & (code != 0) & (code != self._down) & (self._run >= RUN)
+        switched = held & (code != 0) & (code != down) & (run >= RUN)
         released = held & ((misses >= RELEASE) | switched)
-        new = (self._run >= RUN) & ((self._down == 0) | switched) & (code != 0)
-        # only report a new signal when it was not the one held
-        new &= code != self._down
+        new = (run >= RUN) & ((down == 0) | switched) & (code != 0) & (code != down)
         events: list[Event] = []
         if released.any() or new.any():
-            for ch in np.flatnonzero(released).tolist():
-                end = (
-                    int(self._last_seen[ch]) - WIN_LEN // 2
-                )  # the last window it held was about half covered
+            for k in np.flatnonzero(released).tolist():
+                ch = int(idx[k])
+                end = int(last_seen[k]) - WIN_LEN // 2  # the last window it held was about half covered
                 events.append(Event(ch, "r2mf", "off", max(end - int(self._origin[ch]), 0)))
-            for ch in np.flatnonzero(new).tolist():
-                sig = int(code[ch])
-                onset = window_end - (RUN - 1) * SUB - WIN_LEN
+            onset = window_end - (RUN - 1) * SUB - WIN_LEN
+            for k in np.flatnonzero(new).tolist():
+                ch, sig = int(idx[k]), int(code[k])
                 value = f"F{sig}" if sig > 0 else f"B{-sig}"
                 events.append(Event(ch, "r2mf", value, max(onset - int(self._origin[ch]), 0)))
-            self._down = np.where(released, 0, self._down).astype(np.int8)
+            down = np.where(released, 0, down)
             misses[released] = 0
-            self._down = np.where(new, code, self._down).astype(np.int8)
-            self._last_seen = np.where(new, window_end, self._last_seen)
-            self._peak = np.where(new, strength, self._peak).astype(np.float32)
-        self._misses = misses
+            down = np.where(new, code, down)
+            last_seen = np.where(new, window_end, last_seen)
+            peak = np.where(new, strength, peak)
+        self._cand[idx] = code
+        self._run[idx] = run
+        self._down[idx] = down
+        self._peak[idx] = peak
+        self._last_seen[idx] = last_seen
+        self._misses[idx] = misses
         return events
