@@ -23,7 +23,6 @@ own real-time thread (`start_thread()`); the work time of every tick is measured
 
 from __future__ import annotations
 
-import gc
 import heapq
 import importlib
 import queue
@@ -38,6 +37,7 @@ import numpy as np
 
 from board.clock import Clock, RealClock
 from dsp.g711 import ALAW_DECODE_TABLE, ALAW_ENCODE_TABLE
+from firmware.engine.realtime import SWITCH_INTERVAL, IdleGc, SwitchInterval, thread_setup
 
 SILENCE_ALAW = int(ALAW_ENCODE_TABLE[0])
 TICK_MS_ALLOWED = (5, 10, 20)
@@ -53,7 +53,7 @@ class MediaPort(Protocol):
         ...
 
     def write(self, codes: np.ndarray) -> None:  # (channels, n) uint8 A-law to send to the lines
-        ...
+        ...  # `codes` is the engine's buffer, reused next tick: copy what must outlive the call
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,16 @@ class Buffer:
 
 
 class TickStats:
-    """Tick work time (seconds) over the last `keep` ticks, overruns and late ticks."""
+    """Tick work time (seconds, wall and CPU) and lateness of the last `keep` ticks; overruns and late ticks.
+
+    `record` is called by the tick's driver only (one writer, no lock); `summary` may be called from any
+    thread and reads a consistent-enough copy (a tick recorded meanwhile is in or out)."""
 
     def __init__(self, period: float, keep: int = 120_000) -> None:
         self.period = period
         self.work = np.zeros(keep, dtype=np.float64)
         self.cpu = np.zeros(keep, dtype=np.float64)  # thread CPU time of each tick (excludes preemption)
+        self.lateness = np.zeros(keep, dtype=np.float64)
         self.keep = keep
         self.ticks = 0
         self.overruns = 0  # work took longer than one tick period
@@ -92,34 +96,45 @@ class TickStats:
         self.max_lateness = 0.0
 
     def record(self, work: float, lateness: float, cpu: float | None = None) -> None:
-        self.work[self.ticks % self.keep] = work
-        self.cpu[self.ticks % self.keep] = work if cpu is None else cpu
+        i = self.ticks % self.keep
+        self.work[i] = work
+        self.cpu[i] = work if cpu is None else cpu
+        self.lateness[i] = lateness
         self.ticks += 1
         if work > self.period:
             self.overruns += 1
         if lateness > self.period / 2:
             self.late += 1
-        self.max_lateness = max(self.max_lateness, lateness)
+        if lateness > self.max_lateness:
+            self.max_lateness = lateness
 
-    def summary(self) -> dict[str, float]:
-        n = min(self.ticks, self.keep)
-        if n == 0:
-            return {"ticks": 0, "overruns": 0, "late": 0, "median_ms": 0.0, "p99_ms": 0.0, "p999_ms": 0.0}
-        w = self.work[:n] * 1e3
+    def summary(self, since: int = 0) -> dict[str, float]:
+        """Figures over the ticks recorded since tick number `since` (at most the last `keep`)."""
+        ticks = self.ticks
+        n = min(ticks - since, self.keep, ticks)
+        if n <= 0:
+            return {"ticks": 0, "overruns": 0, "late": 0, "median_ms": 0.0, "p99_ms": 0.0, "p999_ms": 0.0,
+                    "max_ms": 0.0, "cpu_median_ms": 0.0, "cpu_p99_ms": 0.0, "cpu_p999_ms": 0.0,
+                    "cpu_max_ms": 0.0, "max_late_ms": 0.0, "load": 0.0}  # fmt: skip
+        idx = np.arange(ticks - n, ticks) % self.keep
+        w = self.work[idx] * 1e3
+        c = self.cpu[idx] * 1e3
+        late = self.lateness[idx]
         median, p99, p999 = np.percentile(w, [50, 99, 99.9])
-        c = self.cpu[:n] * 1e3
         cpu_median, cpu_p99, cpu_p999 = np.percentile(c, [50, 99, 99.9])
         return {
-            "cpu_median_ms": float(cpu_median),
-            "cpu_p99_ms": float(cpu_p99),
-            "cpu_p999_ms": float(cpu_p999),
-            "ticks": self.ticks,
-            "overruns": self.overruns,
-            "late": self.late,
+            "ticks": int(n),
+            "overruns": int(np.count_nonzero(w > self.period * 1e3)),
+            "late": int(np.count_nonzero(late > self.period / 2)),
             "median_ms": float(median),
             "p99_ms": float(p99),
             "p999_ms": float(p999),
             "max_ms": float(w.max()),
+            "cpu_median_ms": float(cpu_median),
+            "cpu_p99_ms": float(cpu_p99),
+            "cpu_p999_ms": float(cpu_p999),
+            "cpu_max_ms": float(c.max()),
+            "max_late_ms": float(late.max() * 1e3),
             "load": float(np.mean(w) / (self.period * 1e3)),
         }
 
@@ -207,32 +222,48 @@ class DetectorPool:
 
 
 class EchoPool:
-    """G.168 echo cancellers for the trunk rows in a call, in banks of `bank` slots (a dsp.echo object each).
+    """G.168 echo cancellers for the trunk rows, in banks of `bank` trunk rows (one dsp.echo object each).
 
-    A trunk channel takes a slot when its call starts (`take`, which resets that row) and gives it back at
-    the end; only banks holding a slot run, so the cost follows the calls. The canceller works in blocks of
-    `block` samples (its adaptation runs at block boundaries): each bank is started at its own phase within
-    the block (bank k is offset by (k mod block/tick) ticks), so the boundaries of different banks fall on
-    different ticks and the per-tick load stays even instead of peaking every other tick.
+    Trunk row i (in sorted order) is row i mod `bank` of bank i // `bank`, for good: no slot hunting, and
+    when a bank's trunk rows are one contiguous range of engine rows (the board's channels always are),
+    near and far are handed to the canceller as views of the engine's arrays and its output is copied back
+    with one slice assignment. A channel is enabled in its bank while it is in a call (`take`, which resets
+    that row, and `give_back`); the other rows of the bank are bypassed (the canceller's `enable(row,
+    False)`: output = input, and a canceller that gates per channel skips them). Only banks with at least
+    one enabled row run, so the cost follows the calls.
+
+    The canceller works in blocks of `block` samples (its adaptation runs at block boundaries): bank k is
+    kept at phase k mod (block / tick) within the block, so the boundaries of different banks fall on
+    different ticks and the per-tick load stays even instead of peaking every other tick. A bank that went
+    idle is brought back to its phase by feeding its (all bypassed) rows a few zeros before it runs again.
     """
 
     BANK = 128
 
     def __init__(
-        self, cls: Any, rows: np.ndarray, silence_row: int, tick_samples: int, bank: int | None = None
-    ) -> None:
+        self, cls: Any, rows: Sequence[int] | np.ndarray, silence_row: int, tick_samples: int,
+        bank: int | None = None,
+    ) -> None:  # fmt: skip
         self.cls = cls
-        self.allowed = {int(r) for r in rows}
-        size = max(1, len(rows))
+        self.rows = np.asarray(sorted({int(r) for r in rows}), dtype=np.intp)
+        self.slot_of = {int(r): i for i, r in enumerate(self.rows.tolist())}
+        self.allowed = set(self.slot_of)
+        size = max(1, len(self.rows))
         self.bank_size = min(bank or self.BANK, size)
         self.starts, self.lengths = _bank_layout(size, self.bank_size)
         self.size = size
+        self.silence_row = silence_row
         self.banks: list[Any] = [None] * len(self.lengths)
         self.bank_active = np.zeros(len(self.lengths), dtype=np.int64)
-        self.slot_channel = np.full(self.size, silence_row, dtype=np.intp)
-        self.silence_row = silence_row
+        self.fed = [0] * len(self.lengths)  # samples each bank's canceller has been given
+        self.bank_rows: list[np.ndarray] = []
+        self.bank_slices: list[slice | None] = []
+        for first, length in zip(self.starts, self.lengths, strict=True):
+            r = self.rows[first : first + length]
+            self.bank_rows.append(r)
+            contiguous = len(r) > 0 and int(r[-1]) - int(r[0]) == len(r) - 1
+            self.bank_slices.append(slice(int(r[0]), int(r[-1]) + 1) if contiguous else None)
         self.channel_slot: dict[int, int] = {}
-        self.free = list(range(self.size))
         self.tick = tick_samples
         probe = cls(1)
         self.block = int(getattr(probe, "block", tick_samples))
@@ -242,48 +273,62 @@ class EchoPool:
     def active(self) -> int:
         return len(self.channel_slot)
 
-    def _fresh(self, bank: int, sample_count: int) -> Any:
-        ec = self.cls(self.lengths[bank])
-        lead = (sample_count + (bank % self.phases) * self.tick) % self.block
+    def prepare(self) -> None:
+        """Make every bank's canceller now (before real time starts) rather than at its first call."""
+        for b in range(len(self.banks)):
+            self._bank(b)
+
+    def _bank(self, b: int) -> Any:
+        if self.banks[b] is None:
+            ec = self.cls(self.lengths[b])
+            for row in range(self.lengths[b]):
+                ec.enable(row, False)
+            self.banks[b] = ec
+        return self.banks[b]
+
+    def _align(self, b: int, sample_count: int) -> None:
+        """Bring an idle bank to its phase: its block boundaries on ticks where (tick + b) % phases == 0."""
+        want = (sample_count + (b % self.phases) * self.tick) % self.block
+        lead = (want - self.fed[b]) % self.block
         if lead:
-            z = np.zeros((self.lengths[bank], lead), dtype=np.int16)
-            ec.process(z, z)
-        return ec
+            z = np.zeros((self.lengths[b], lead), dtype=np.int16)
+            self.banks[b].process(z, z)
+            self.fed[b] += lead
 
     def take(self, channel: int, sample_count: int) -> bool:
         if channel in self.channel_slot:
             return True
-        if channel not in self.allowed or not self.free:
+        slot = self.slot_of.get(channel)
+        if slot is None:
             return False
-        slot = heapq.heappop(self.free)
-        bank, row = divmod(slot, self.bank_size)
-        if self.bank_active[bank] == 0 or self.banks[bank] is None:
-            self.banks[bank] = self._fresh(bank, sample_count)
-        else:
-            self.banks[bank].reset(row)
-        self.banks[bank].enable(row, True)
-        self.bank_active[bank] += 1
-        self.slot_channel[slot] = channel
+        b, row = divmod(slot, self.bank_size)
+        ec = self._bank(b)
+        if self.bank_active[b] == 0:
+            self._align(b, sample_count)
+        ec.reset(row)
+        ec.enable(row, True)
+        self.bank_active[b] += 1
         self.channel_slot[channel] = slot
         return True
 
     def give_back(self, channel: int) -> None:
         slot = self.channel_slot.pop(channel, None)
         if slot is not None:
-            bank, row = divmod(slot, self.bank_size)
-            self.banks[bank].enable(row, False)
-            self.slot_channel[slot] = self.silence_row
-            self.bank_active[bank] -= 1
-            heapq.heappush(self.free, slot)
+            b, row = divmod(slot, self.bank_size)
+            self.banks[b].enable(row, False)
+            self.bank_active[b] -= 1
 
     def process(self, pcm_ext: np.ndarray, far_ext: np.ndarray) -> None:
-        """Cancel echo in place on the rows that hold a slot (near = pcm_ext rows, far = what we sent)."""
+        """Cancel echo in place on the banks with a row in a call (near = pcm_ext, far = what we sent)."""
+        n = pcm_ext.shape[1]
         for b in np.flatnonzero(self.bank_active).tolist():
-            first = self.starts[b]
-            rows = self.slot_channel[first : first + self.lengths[b]]
-            out = self.banks[b].process(pcm_ext[rows], far_ext[rows])
-            held = rows != self.silence_row
-            pcm_ext[rows[held]] = out[held]
+            sl = self.bank_slices[b]
+            if sl is not None:
+                pcm_ext[sl] = self.banks[b].process(pcm_ext[sl], far_ext[sl])
+            else:
+                rows = self.bank_rows[b]
+                pcm_ext[rows] = self.banks[b].process(pcm_ext[rows], far_ext[rows])
+            self.fed[b] += n
 
 
 @dataclass
@@ -364,15 +409,24 @@ class MediaEngine:
             if cls is not None and slots > 0:
                 self.pools[kind] = DetectorPool(cls, slots, c, kind, detector_bank)
 
-        # buffers for a tick (allocated once)
-        self.pcm_ext = np.zeros((c + 1, n), dtype=np.int16)
-        self._out32 = np.zeros((c, n), dtype=np.int32)
+        # buffers for a tick (allocated once; the tick allocates only for conferences, players and taps)
+        self.pcm_ext = np.zeros((c + 1, n), dtype=np.int16)  # decoded rx (+ the silence row)
+        self._heard = np.zeros((c + 1, n), dtype=np.int16)  # rx with muted rows silenced
+        self._gather = np.zeros((c, n), dtype=np.int16)  # one source slot gathered
+        self._out32 = np.zeros((c, n), dtype=np.int32)  # sums before clipping
+        self._pidx = np.zeros((c, n), dtype=np.intp)  # players' sample-bank indices
+        self._paudio = np.zeros((c, n), dtype=np.int16)  # players' samples
+        self._codes = np.zeros((c, n), dtype=np.uint8)  # encoded tx handed to the port
+        self._src1_used = False  # any row with a second source (listen, whisper, barge)
 
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.events: queue.SimpleQueue[MediaEvent] = queue.SimpleQueue()
         self.listeners: list[Callable[[list[MediaEvent]], None]] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.rt_mode = "not running in real time"  # what the host granted the tick thread (start_thread)
+        self.gc: IdleGc | None = None
+        self._switch = SwitchInterval(None)
 
     # ------------------------------------------------------------------ capabilities
     def has(self, kind: str) -> bool:
@@ -411,14 +465,19 @@ class MediaEngine:
 
         def cmd() -> None:
             self.src[slot, dst] = s
+            self._src1_changed()
 
         self.submit(cmd)
+
+    def _src1_changed(self) -> None:
+        self._src1_used = bool((self.src[1] != self.silence_row).any())
 
     def bridge(self, a: int, b: int) -> None:
         def cmd() -> None:
             self.src[0, a] = b
             self.src[0, b] = a
             self.src[1, a] = self.src[1, b] = self.silence_row
+            self._src1_changed()
 
         self.submit(cmd)
 
@@ -429,6 +488,7 @@ class MediaEngine:
             self.src[:, rows] = self.silence_row
             # nobody keeps listening to a channel that left (supervisors, bridge peers)
             self.src[np.isin(self.src, rows)] = self.silence_row
+            self._src1_changed()
 
         self.submit(cmd)
 
@@ -565,9 +625,10 @@ class MediaEngine:
     def tick(self, now: float | None = None) -> list[MediaEvent]:
         """Run one tick; returns (and publishes) the events it produced."""
         self.now = self.now + self.period if now is None else now
-        while True:
+        commands = self._commands
+        while not commands.empty():
             try:
-                self._commands.get_nowait()()
+                commands.get_nowait()()
             except queue.Empty:
                 break
         n = self.samples
@@ -582,15 +643,22 @@ class MediaEngine:
             self.echo.process(pcm_ext, self.last_out_ext)
 
         for pool in self.pools.values():
-            events.extend(pool.process(pcm_ext, self.now))
+            if pool.channel_slot:
+                events.extend(pool.process(pcm_ext, self.now))
 
         # switching: what each row hears, as int32 sums of gathered rows
         out = self._out32
         heard = pcm_ext
         if self.mute_rx.any():
-            heard = pcm_ext.copy()
+            heard = self._heard
+            np.copyto(heard, pcm_ext)
             heard[:-1][self.mute_rx] = 0
-        np.add(heard[self.src[0]], heard[self.src[1]], out=out, dtype=np.int32)
+        g = self._gather
+        np.take(heard, self.src[0], axis=0, out=g)
+        np.copyto(out, g)
+        if self._src1_used:
+            np.take(heard, self.src[1], axis=0, out=g)
+            out += g
         members = self._conf_members
         if len(members):
             uniq, groups = np.unique(self.conf_group[members], return_inverse=True)
@@ -601,30 +669,11 @@ class MediaEngine:
         # players: gather from the bank for every active row at once
         active = np.flatnonzero(self.play_active)
         if len(active):
-            pos = self.play_pos[active][:, None] + self._ramp
-            length = self.play_len[active][:, None]
-            looped = self.play_loop[active][:, None]
-            valid = looped | (pos < length)
-            idx = self.play_start[active][:, None] + np.where(
-                looped, pos % length, np.minimum(pos, length - 1)
-            )
-            audio = np.where(valid, self.bank[idx], 0).astype(np.int32)
-            replace = self.play_replace[active]
-            if replace.any():
-                out[active[replace]] = 0
-            out[active] += audio
-            self.play_pos[active] += n
-            done = active[(~self.play_loop[active]) & (self.play_pos[active] >= self.play_len[active])]
-            for ch in done.tolist():  # only rows whose buffer ended this tick
-                q = self._play_queues.get(ch)
-                if q is None or not self._start_next(ch, q):
-                    self.play_active[ch] = False
-                    self._play_queues.pop(ch, None)
-                    events.append(MediaEvent(ch, "play_done", q.token if q else None, self.now))
+            events += self._players(active, out)
 
         np.clip(out, -32768, 32767, out=out)
-        out16 = out.astype(np.int16)
-        self.last_out_ext[:-1] = out16
+        out16 = self.last_out_ext[:-1]  # what we send is next tick's far end for the echo canceller
+        np.copyto(out16, out, casting="unsafe")
 
         if self._rec_sinks:
             rec_rows = np.flatnonzero(self.rec_active)
@@ -637,11 +686,56 @@ class MediaEngine:
                     self.rec_active[ch] = False
                     events.append(MediaEvent(ch, "record_failed", sink.error, self.now))
 
-        self.port.write(ALAW_ENCODE_TABLE[out16.view(np.uint16)])
+        np.take(ALAW_ENCODE_TABLE, out16.view(np.uint16), out=self._codes)
+        self.port.write(self._codes)
         self.tick_count += 1
         self.sample_count += n
         if events:
             self._emit(events)
+        return events
+
+    def _players(self, active: np.ndarray, out: np.ndarray) -> list[MediaEvent]:
+        """Add (or, for hold music, substitute) each playing row's next samples; events of ended buffers."""
+        n = self.samples
+        k = len(active)
+        pos = self.play_pos[active]
+        length = self.play_len[active]
+        start = self.play_start[active]
+        idx = self._pidx[:k]
+        np.add((start + pos)[:, None], self._ramp, out=idx)
+        ending = np.flatnonzero(pos + n > length)  # rows whose buffer ends or wraps within this tick
+        if len(ending):
+            p = pos[ending][:, None] + self._ramp
+            ln = length[ending][:, None]
+            looped = self.play_loop[active[ending]][:, None]
+            idx[ending] = start[ending][:, None] + np.where(looped, p % ln, np.minimum(p, ln - 1))
+        audio = self._paudio[:k]
+        np.take(self.bank, idx, out=audio)
+        if len(ending):
+            audio[ending] = np.where(looped | (p < ln), audio[ending], 0)
+        replace = self.play_replace[active]
+        if replace.all():
+            out[active] = audio
+        else:
+            rows = out[active]
+            rows[replace] = 0
+            rows += audio
+            out[active] = rows
+        self.play_pos[active] += n
+        events = []
+        if len(ending):
+            rows_ending = active[ending]
+            done = rows_ending[
+                (~self.play_loop[rows_ending]) & (self.play_pos[rows_ending] >= self.play_len[rows_ending])
+            ]
+            wrapped = rows_ending[self.play_loop[rows_ending]]
+            self.play_pos[wrapped] %= self.play_len[wrapped]
+            for ch in done.tolist():  # only rows whose buffer ended this tick
+                q = self._play_queues.get(ch)
+                if q is None or not self._start_next(ch, q):
+                    self.play_active[ch] = False
+                    self._play_queues.pop(ch, None)
+                    events.append(MediaEvent(ch, "play_done", q.token if q else None, self.now))
         return events
 
     # ------------------------------------------------------------------ drivers of the tick
@@ -659,34 +753,67 @@ class MediaEngine:
 
         clock.call_at(first, lambda: fire(0))
 
-    def start_thread(self, clock: RealClock | None = None) -> None:
-        """Run ticks in real time on a dedicated thread until `stop()`."""
+    def start_thread(
+        self,
+        clock: RealClock | None = None,
+        *,
+        priority: int | None = 10,
+        cpus: set[int] | None = None,
+        idle_gc: bool = True,
+        switch_interval: float | None = SWITCH_INTERVAL,
+        after_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ticks in real time on a dedicated thread until `stop()`.
+
+        priority: SCHED_FIFO priority asked for the tick thread (None: ordinary scheduling); cpus: pin the
+        thread to these CPUs; idle_gc: the garbage collector runs between ticks only (`realtime.IdleGc`);
+        switch_interval: the GIL hand-over interval while the engine runs (None: leave Python's).
+        What the host granted is in `self.rt_mode` once the thread runs. after_tick: called on the tick
+        thread after each tick, outside the measured work time (a simulation of the world beyond the lines).
+        """
         clk = clock or RealClock()
         self._stop.clear()
-        # Objects made while setting up never die: keep them out of the collector's scans, whose pauses
-        # would otherwise land in random ticks.
-        gc.freeze()
+        if self.echo is not None:
+            self.echo.prepare()  # allocate the cancellers now, not inside the first call's tick
+        self.gc = IdleGc() if idle_gc else None
+        self._switch = SwitchInterval(switch_interval)
+        if self.gc is not None:
+            self.gc.start()
+        started = threading.Event()
 
         def loop() -> None:
+            self.rt_mode = thread_setup(priority, cpus)
+            started.set()
+            stats, period, gc_idle = self.stats, self.period, self.gc
+            perf, cpu_time = time.perf_counter, time.thread_time
             deadline = clk.now()
             while not self._stop.is_set():
                 clk.sleep_until(deadline)
                 lateness = clk.now() - deadline
-                t0, c0 = time.perf_counter(), time.thread_time()
+                t0, c0 = perf(), cpu_time()
                 self.tick(deadline)
-                self.stats.record(time.perf_counter() - t0, lateness, time.thread_time() - c0)
-                deadline += self.period
-                if clk.now() - deadline > 5 * self.period:
+                t1 = perf()
+                stats.record(t1 - t0, lateness, cpu_time() - c0)
+                if after_tick is not None:
+                    after_tick()
+                deadline += period
+                if gc_idle is not None:
+                    gc_idle.collect(deadline - clk.now(), period)
+                if clk.now() - deadline > 5 * period:
                     deadline = clk.now()  # fell far behind (host stalled): resynchronise, counted as late
 
         self._thread = threading.Thread(target=loop, name="media-tick", daemon=True)
         self._thread.start()
+        started.wait(1.0)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
+            if self.gc is not None:
+                self.gc.stop()
+            self._switch.restore()
         for sink in list(self._rec_sinks.values()):
             sink.close()
         self._rec_sinks.clear()

@@ -68,7 +68,7 @@ class LoopPort:
         return block
 
     def write(self, codes: np.ndarray) -> None:
-        self.last_tx = codes
+        self.last_tx = codes.copy()  # the engine reuses its buffer
         for ch, chunks in self._capture.items():
             chunks.append(codes[ch].copy())
 
