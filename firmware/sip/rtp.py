@@ -6,17 +6,27 @@
     packets = hub.push_tx(tx, now)      # tx (legs, 80) int16 from the engine -> [(leg, bytes)] to send
     events = hub.receive(leg, data, now)  # one datagram from the network (RTP or RTCP)
 
-The jitter buffer is a ring per leg indexed by RTP timestamp modulo its size. Whatever the network does,
-`pull` hands out 80 samples per leg per tick:
-- reordered packets land in their slot; duplicates overwrite the same samples (counted);
-- late packets (their samples already played) are dropped and counted; when the buffer has run dry
-  (the peer paused, or its clock jumped) a late packet instead re-anchors the playout point;
-- missing samples are concealed (PLC): the last good tick repeated with a fade to silence over 50 ms, a
-  simple form of G.711 Appendix I's waveform repetition;
-- clock drift: the buffer depth is smoothed per leg; a leg running too deep reads 81 samples into 80
-  (drops one), a leg running too shallow reads 79 (repeats one), so depth returns to target without a
-  click.
-All of that is numpy over the (legs, ...) arrays; only parsing a datagram is per packet.
+The jitter buffer is a ring per leg indexed by RTP timestamp modulo its size; it is adaptive: the playout
+delay follows the jitter the leg measures, and whatever the network does, `pull` hands out 80 samples per
+leg per tick:
+- every audio packet's *headroom* h = its timestamp - the playout point when it arrives is recorded in
+  sliding windows (min and max over the last 3-6 s). A packet with h < 0 came too late; the spread of h is
+  the jitter the buffer must absorb;
+- grows fast: when the buffer runs dry, playout holds (the tick is concealed without consuming audio), so
+  the packet that comes late plays instead of being dropped; when the windowed minimum headroom is short of
+  a small margin (late or reordered packets), a whole pitch-synchronous block is inserted at once (expand);
+- shrinks slowly: when even the earliest-needed packets of the last seconds had headroom to spare, the
+  buffer drops up to half a tick per tick during silence, and 1-2 samples per tick (a 1.25-2.5 % time-scale
+  change, linear interpolation) during talk; the delay stays within [min_ms, max_ms] (20-200 ms by default);
+- clock drift (+-100 ppm and far more) is the same control seen slowly: the headroom creeps and is taken
+  back a sample at a time, mostly in silence;
+- reordered packets land in their slot; duplicates are dropped and counted (also after they played);
+- a talk spurt after silence, a peer that paused or whose timestamps jumped is re-anchored: its first packet
+  gets the headroom the measured jitter calls for;
+- missing samples are concealed (PLC) in the manner of G.711 Appendix I: the last pitch period found by
+  autocorrelation in the last 20 ms is repeated (phase-continuous, so a tone stays a tone), attenuated
+  20 % per 10 ms after the first 10 ms, silent after 60 ms.
+All of that is numpy over the (legs, ...) arrays; per packet there is only parsing and a few scalar updates.
 
 RTCP (RFC 3550 6.4, A.1, A.3, A.8): receiver statistics per leg (extended highest sequence, cumulative and
 fraction lost, interarrival jitter), SR/RR + SDES CNAME compound packets every `rtcp_interval`, and the
@@ -199,6 +209,10 @@ class LegStats:
     late: int = 0
     duplicates: int = 0
     concealed_ms: float = 0.0
+    buffer_ms: float = 0.0  # the jitter buffer's playout delay now (headroom of the earliest packets)
+    underruns: int = 0  # times the buffer ran dry (playout held and concealed until audio came)
+    inserted_ms: float = 0.0  # audio added (expand, stretch) to grow the delay
+    dropped_ms: float = 0.0  # audio taken out (silence, compress, overflow) to shrink it
     remote_fraction_lost: float | None = None  # from the peer's reports about our stream
     remote_jitter_ms: float | None = None
 
@@ -244,28 +258,54 @@ class MediaHub:
         self,
         max_legs: int,
         capacity: int = 4096,
-        target_ms: float = 60.0,
+        target_ms: float = 40.0,
         rtcp_interval: float = 5.0,
         seed: int = 0,
+        min_ms: float = 20.0,
+        max_ms: float = 200.0,
+        window_s: float = 3.0,
     ) -> None:
+        """`target_ms` is the delay a leg starts with, before it has measured anything; the adaptive delay
+        then stays within [`min_ms`, `max_ms`]; `window_s` is how long a jitter peak is remembered (between
+        one and two windows)."""
         if capacity & (capacity - 1) or capacity < 4 * TICK:
             raise ValueError("capacity must be a power of two of at least 4 ticks")
+        if not 0 < min_ms <= target_ms <= max_ms:
+            raise ValueError("need 0 < min_ms <= target_ms <= max_ms")
         self.max_legs = max_legs
         self.capacity = capacity
-        self.target = int(target_ms * RATE / 1000)
+        self.initial = int(target_ms * RATE / 1000)
+        self.min_delay = int(min_ms * RATE / 1000)
+        self.max_delay = int(max_ms * RATE / 1000)
+        if capacity < 2 * self.max_delay + 8 * TICK:
+            raise ValueError("capacity too small for max_ms")
+        self.window_ticks = max(1, int(window_s * 100))
         self.rtcp_interval = rtcp_interval
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.ring = np.zeros((max_legs, capacity), np.int16)
-        self.filled = np.zeros((max_legs, capacity), bool)
+        # per sample of the ring: 0 nothing, 1 received and not played yet, 2 played from a packet
+        self.slot = np.zeros((max_legs, capacity), np.int8)
         self.read_ts = np.zeros(max_legs, np.int64)  # RTP timestamp of the next sample to play
         self.newest = np.zeros(max_legs, np.int64)  # one past the newest sample held, relative units
         self.started = np.zeros(max_legs, bool)
         self.active = np.zeros(max_legs, bool)
         self.depth = np.zeros(max_legs, np.float64)  # smoothed buffer depth, samples
-        self.last_good = np.zeros((max_legs, TICK), np.int16)
+        # headroom of arriving packets (samples) in two sliding windows: min and max, current and previous
+        self.hmin_cur = np.full(max_legs, _BIG, np.int64)
+        self.hmin_prev = np.full(max_legs, _BIG, np.int64)
+        self.hmax_cur = np.full(max_legs, -_BIG, np.int64)
+        self.hmax_prev = np.full(max_legs, -_BIG, np.int64)
+        self.hist = np.zeros((max_legs, 2 * TICK), np.int16)  # the last 20 ms played, for PLC
+        self.held = np.zeros(max_legs, np.int64)  # samples of playout held since the buffer ran dry
+        self.preroll = np.zeros(max_legs, np.int64)  # samples still to wait before a new stream plays
+        self.dry_spells = np.zeros(max_legs, np.int64)  # times the buffer ran dry (underrun events)
         self.lost_ticks = np.zeros(max_legs, np.int32)
         self.concealed = np.zeros(max_legs, np.int64)  # samples
+        self.underruns = np.zeros(max_legs, np.int64)  # ticks
+        self.inserted = np.zeros(max_legs, np.int64)  # samples
+        self.dropped = np.zeros(max_legs, np.int64)  # samples
+        self._ticks = 0
         self.tx_buf = np.zeros((max_legs, 8 * 40), np.uint8)  # up to 40 ms of encoded audio
         self.tx_fill = np.zeros(max_legs, np.int32)
         self.is_alaw = np.ones(max_legs, bool)
@@ -324,13 +364,17 @@ class MediaHub:
 
     def _reset_rx(self, leg: int) -> None:
         self._resync(leg)
-        self.filled[leg] = False
         self.ring[leg] = 0
-        self.started[leg] = False
         self.depth[leg] = 0
-        self.last_good[leg] = 0
+        self.hist[leg] = 0
         self.lost_ticks[leg] = 0
+        self.held[leg] = 0
+        self.preroll[leg] = 0
+        self.dry_spells[leg] = 0
         self.concealed[leg] = 0
+        self.underruns[leg] = 0
+        self.inserted[leg] = 0
+        self.dropped[leg] = 0
 
     def stats(self, leg: int) -> LegStats:
         with self._lock:
@@ -348,6 +392,10 @@ class MediaHub:
             late=s.late,
             duplicates=s.duplicates,
             concealed_ms=float(self.concealed[leg]) / RATE * 1000,
+            buffer_ms=self._delay(leg) / RATE * 1000,
+            underruns=int(self.dry_spells[leg]),
+            inserted_ms=float(self.inserted[leg]) / RATE * 1000,
+            dropped_ms=float(self.dropped[leg]) / RATE * 1000,
             remote_fraction_lost=st.remote_fraction_lost,
             remote_jitter_ms=st.remote_jitter,
         )
@@ -387,57 +435,108 @@ class MediaHub:
             return []
 
     def _resync(self, leg: int) -> None:
-        self.filled[leg] = False
+        """Forget the leg's buffered audio and timeline (a new SSRC, a new stream)."""
+        self.slot[leg] = 0
         self.started[leg] = False
+        self.hmin_cur[leg] = self.hmin_prev[leg] = _BIG
+        self.hmax_cur[leg] = self.hmax_prev[leg] = -_BIG
         if any(item[0] == leg for item in self._pending):
             self._pending = [item for item in self._pending if item[0] != leg]
             self._pending_keys = {(item[0], item[1]) for item in self._pending}
+
+    def _delay(self, leg: int) -> int:
+        """The playout delay now: the headroom the earliest packets of the last seconds had, samples."""
+        hi = max(int(self.hmax_cur[leg]), int(self.hmax_prev[leg]))
+        return max(0, hi) if hi > -_BIG else 0
+
+    def _resume_headroom(self, leg: int) -> int:
+        """Headroom for the first packet of a talk spurt: the jitter spread measured so far plus a margin,
+        so that later packets of the spurt arriving slower still play."""
+        lo = min(int(self.hmin_cur[leg]), int(self.hmin_prev[leg]))
+        if lo >= _BIG:
+            return self.initial
+        hi = max(int(self.hmax_cur[leg]), int(self.hmax_prev[leg]))
+        return min(max(hi - lo + _MARGIN_GROW, self.min_delay), self.max_delay)
+
+    def _reanchor(self, leg: int, ts: int, headroom: int) -> None:
+        """Move the playout point so that timestamp `ts` has `headroom` samples to go; the windows move
+        with it (they are headrooms relative to the playout point)."""
+        read = int(self.read_ts[leg])
+        shift = _signed32(ts - headroom - read)
+        self.read_ts[leg] = read + shift
+        self.newest[leg] = read + shift
+        self.slot[leg] = 0
+        if self.hmin_cur[leg] < _BIG:
+            self.hmin_cur[leg] -= shift
+            self.hmax_cur[leg] -= shift
+        if self.hmin_prev[leg] < _BIG:
+            self.hmin_prev[leg] -= shift
+            self.hmax_prev[leg] -= shift
 
     def _push_audio(self, leg: int, st: _Leg, pkt: RtpPacket) -> None:
         """Place one packet's samples by timestamp. Only the bookkeeping happens here; the samples are
         decoded and written for all packets of a tick at once when `pull` runs (`_flush_pending`)."""
         n = len(pkt.payload)
-        if n == 0 or n > self.capacity // 2:
+        if n == 0 or n > 4 * TICK * 4:
             st.stats.bad += 1
             return
         ts = pkt.ts
+        mask = self.capacity - 1
         if not self.started[leg]:
+            # a new stream: play it after `initial` samples of silence (not counted as concealment)
             self.started[leg] = True
-            self.read_ts[leg] = ts - self.target
+            self.read_ts[leg] = ts
             self.newest[leg] = ts
-            self.depth[leg] = self.target
+            self.preroll[leg] = self.initial
+            self.held[leg] = 0
         read = int(self.read_ts[leg])
-        delta = _signed32(ts - read)
-        ahead = _signed32(int(self.newest[leg]) - read)
+        delta = _signed32(ts - read)  # this packet's headroom
+        if _signed32(int(self.newest[leg]) - read) <= 0:
+            # the buffer is dry: a talk spurt starts, the peer paused or jumped, or a loss burst ends;
+            # playout is held meanwhile, so a packet that is merely late fits where it belongs
+            if delta < -self.max_delay or delta > self.capacity // 2:  # timestamps jumped
+                resume = self._resume_headroom(leg)
+                self._reanchor(leg, ts, resume)
+                delta = resume
+            elif delta > 0:
+                # the time spent holding already stood in for what is missing before this packet (a
+                # loss, or the silence before a talk spurt): the packet keeps the headroom it would have
+                # had without the hold, at most what the measured jitter calls for
+                h = min(max(delta - int(self.held[leg]), 0), self._resume_headroom(leg))
+                if h != delta:
+                    self._reanchor(leg, ts, h)
+                    delta = h
         if delta < 0:
-            if ahead <= 0:
-                # buffer ran dry: the peer paused or jumped back; re-anchor playout on this packet
-                self._resync(leg)
-                self.started[leg] = True
-                self.read_ts[leg] = ts - self.target
-                self.newest[leg] = ts
-                delta = self.target
+            if self.slot[leg, ts & mask] and self.slot[leg, (ts + n - 1) & mask]:
+                st.stats.duplicates += 1  # a copy of what already played (or is playing)
             else:
                 st.stats.late += 1
-                return
-        if delta + n > self.capacity - 2 * TICK:
-            # too far ahead (a timestamp jump): start again from this packet
+                if delta < self.hmin_cur[leg]:
+                    self.hmin_cur[leg] = delta
+            return
+        if delta + n > self.capacity - 4 * TICK:
+            # too far ahead (a timestamp jump while playing): start again from this packet
             self._resync(leg)
             self.started[leg] = True
-            self.read_ts[leg] = ts - self.target
+            self.read_ts[leg] = ts
             self.newest[leg] = ts
+            self.preroll[leg] = self.initial
+            delta = 0
             self.overflows += 1
         key = (leg, ts)
-        mask = self.capacity - 1
         if key in self._pending_keys or (
-            self.filled[leg, ts & mask] and self.filled[leg, (ts + n - 1) & mask]
+            self.slot[leg, ts & mask] == 1 and self.slot[leg, (ts + n - 1) & mask] == 1
         ):
             st.stats.duplicates += 1
             return
+        if delta < self.hmin_cur[leg]:
+            self.hmin_cur[leg] = delta
+        if delta > self.hmax_cur[leg]:
+            self.hmax_cur[leg] = delta
         self._pending.append((leg, ts, pkt.pt == 8, pkt.payload))
         self._pending_keys.add(key)
         if _signed32(ts + n - int(self.newest[leg])) > 0:
-            self.newest[leg] = ts + n
+            self.newest[leg] += _signed32(ts + n - int(self.newest[leg]))
 
     def _flush_pending(self) -> None:
         """Decode and write every packet received since the last tick, vectorised per payload size."""
@@ -462,7 +561,7 @@ class MediaHub:
             idx = (ts[:, None] + np.arange(n)[None, :]) & mask
             rows = legs[:, None]
             self.ring[rows, idx] = pcm
-            self.filled[rows, idx] = True
+            self.slot[rows, idx] = 1
 
     def _receive_event(self, leg: int, st: _Leg, pkt: RtpPacket) -> list[DtmfEvent]:
         try:
@@ -517,53 +616,169 @@ class MediaHub:
     def pull(self, now: float | None = None) -> np.ndarray:
         """One tick (80 samples) per leg, int16 (legs, 80); silence for legs not playing."""
         del now
-        cap_mask = self.capacity - 1
+        mask = self.capacity - 1
         with self._lock:
             if self._pending:
                 self._flush_pending()
+            self._ticks += 1
+            if self._ticks % self.window_ticks == 0:
+                self._rotate_windows()
             rows = np.flatnonzero(self.active & self.started)
             out = np.zeros((self.max_legs, TICK), np.int16)
             if rows.size == 0:
                 return out
+            ahead = _signed32_array(self.newest[rows] - self.read_ts[rows])
+            over = ahead - (self.max_delay + 4 * TICK)
+            if (over > 0).any():  # a burst after a stall: drop the oldest audio beyond the bound
+                for leg, n in zip(rows[over > 0].tolist(), over[over > 0].tolist(), strict=True):
+                    self._skip(leg, n)
+                ahead = _signed32_array(self.newest[rows] - self.read_ts[rows])
             read = self.read_ts[rows]
-            depth = (self.newest[rows] - read) & 0xFFFFFFFF
-            depth = np.where(depth > 2**31, 0, depth)
-            self.depth[rows] += (depth - self.depth[rows]) * 0.02
-            adj = np.where(
-                self.depth[rows] > self.target + 1.5 * TICK,
-                1,
-                np.where(self.depth[rows] < self.target - 1.5 * TICK, -1, 0),
-            )
-            adj = np.where(depth <= 0, 0, adj)  # no drift correction while empty
-            advance = TICK + adj
+            wait = self.preroll[rows] > 0
+            if wait.any():
+                self.preroll[rows[wait]] -= TICK
+                self._shift_windows(rows[wait], np.full(int(wait.sum()), -TICK))
+                rows, read, ahead = rows[~wait], read[~wait], ahead[~wait]
+                if rows.size == 0:
+                    return out
+            self.depth[rows] += (np.maximum(ahead, 0) - self.depth[rows]) * 0.02
+            # the control: headroom windows -> grow (deficit) or shrink (excess), in samples
+            hmin = np.minimum(self.hmin_cur[rows], self.hmin_prev[rows])
+            hmax = np.maximum(self.hmax_cur[rows], self.hmax_prev[rows])
+            known = hmin < _BIG
+            empty = ahead <= 0
+            deficit = np.where(known & (hmin < _MARGIN_LO), _MARGIN_GROW - hmin, 0)
+            deficit = np.where(known & (deficit == 0) & (hmax < self.min_delay - TICK // 2), 1, deficit)
+            deficit = np.where(hmax >= self.max_delay, 0, deficit)
+            excess = np.where(
+                known & (deficit == 0), np.minimum(hmin - _MARGIN_HI, hmax - self.min_delay), 0
+            ).clip(0)
             i = np.arange(TICK)
-            offs = (i[None, :] * (advance[:, None] - 1) + (TICK - 1) // 2) // (TICK - 1)
-            idx = (read[:, None] + offs) & cap_mask
             r2 = rows[:, None]
+            idx = (read[:, None] + i) & mask
             data = self.ring[r2, idx]
-            ok = self.filled[r2, idx]
-            span = np.arange(TICK + 1)
-            clear_idx = (read[:, None] + span[None, :]) & cap_mask
-            clear_mask = span[None, :] < advance[:, None]
-            rr = np.broadcast_to(r2, clear_idx.shape)
-            self.filled[rr[clear_mask], clear_idx[clear_mask]] = False
-            self.read_ts[rows] = read + advance
-            # PLC
-            full = ok.all(axis=1)
-            lost = self.lost_ticks[rows]
-            lost = np.where(full, 0, lost + 1)
-            gain = np.clip(1.0 - 0.2 * (lost - 1), 0.0, 1.0)
-            conceal = (self.last_good[rows].astype(np.float32) * gain[:, None]).astype(np.int16)
-            frame = np.where(ok, data, conceal)
+            ok = self.slot[r2, idx] == 1
+            whole = ok.all(axis=1)
+            expand = ~empty & (deficit >= TICK // 4)
+            stretch = ~empty & (deficit > 0) & ~expand
+            shrink = ~empty & (excess > 0)
+            skip = shrink & whole
+            if skip.any():
+                quiet = (data[skip] < _SILENT).all(axis=1) & (data[skip] > -_SILENT).all(axis=1)
+                skip[skip] = quiet
+            compress = shrink & ~skip
+            adv = np.full(rows.size, TICK, np.int64)
+            adv[empty] = 0
+            adv[stretch] = TICK - 1
+            adv[skip] = TICK + np.minimum(excess[skip], TICK // 2)
+            adv[compress] = TICK + 1 + (excess[compress] > 4 * TICK)
+            need_plc = empty | expand | ~whole
+            period = np.zeros(rows.size, np.int64)
+            ins = np.zeros(rows.size, np.int64)
+            if need_plc.any():
+                period[need_plc] = self._pitch(rows[need_plc])
+                if expand.any():
+                    # grow at once by whole pitch periods, so the inserted block joins both sides in phase
+                    p = period[expand]
+                    ins[expand] = p * (TICK // p)
+                    adv[expand] = TICK - ins[expand]
+                    src = i[None, :] - ins[:, None]
+                    idx = (read[:, None] + np.maximum(src, 0)) & mask
+                    data = self.ring[r2, idx]
+                    ok = (self.slot[r2, idx] == 1) & (src >= 0)
+            ok[empty] = False
+            scaled = np.flatnonzero(stretch | compress)
+            if scaled.size:
+                # a tiny time-scale change: 79 or 81-82 samples read into 80 by linear interpolation
+                pos = i[None, :] * (adv[scaled][:, None] / TICK)
+                i0 = pos.astype(np.int64)
+                frac = pos - i0
+                rr = rows[scaled][:, None]
+                j0 = (read[scaled][:, None] + i0) & mask
+                j1 = (j0 + 1) & mask
+                x0 = self.ring[rr, j0].astype(np.float32)
+                o1 = self.slot[rr, j1] == 1
+                x1 = np.where(o1, self.ring[rr, j1], x0)
+                data[scaled] = np.rint(x0 + (x1 - x0) * frac).astype(np.int16)
+                ok[scaled] = self.slot[rr, j0] == 1
+            frame = data
+            lost_now = ~ok & (i[None, :] >= ins[:, None])  # missing, not inserted on purpose
+            lost = np.where(lost_now.any(axis=1), self.lost_ticks[rows] + 1, 0)
             self.lost_ticks[rows] = lost
-            self.concealed[rows] += (~ok).sum(axis=1)
-            self.last_good[rows] = np.where(full[:, None], frame, self.last_good[rows])
-            # legs whose concealment faded out keep their last good frame faded too
-            faded = lost >= 6
-            if faded.any():
-                self.last_good[rows[faded]] = 0
+            fill = np.flatnonzero(~ok.all(axis=1))
+            if fill.size:
+                frame[fill] = self._conceal(rows[fill], frame[fill], ok[fill], period[fill], lost[fill])
+            # consume what was played (or skipped) and move the playout point
+            span = np.arange(TICK + TICK // 2 + 1)
+            cmask = span[None, :] < adv[:, None]
+            cr = np.broadcast_to(r2, cmask.shape)[cmask]
+            cc = ((read[:, None] + span[None, :]) & mask)[cmask]
+            self.slot[cr, cc] = (self.slot[cr, cc] == 1) * 2
+            self.read_ts[rows] = read + adv
+            moved = np.flatnonzero(adv != TICK)
+            if moved.size:
+                self._shift_windows(rows[moved], adv[moved] - TICK)
+                d = adv[moved] - TICK
+                self.dropped[rows[moved]] += d.clip(0)
+                self.inserted[rows[moved]] += np.where(empty[moved], 0, (-d).clip(0))
+            self.hist[rows] = np.concatenate([self.hist[rows, TICK:], frame], axis=1)
+            self.concealed[rows] += lost_now.sum(axis=1)
+            self.underruns[rows] += empty
+            self.dry_spells[rows] += empty & (self.held[rows] == 0)
+            self.held[rows] = np.where(empty, self.held[rows] + TICK, 0)
             out[rows] = frame
             return out
+
+    def _rotate_windows(self) -> None:
+        """Every window: the current min/max become the previous ones (legs that heard nothing keep
+        theirs, so a silence does not forget the jitter)."""
+        have = self.hmin_cur < _BIG
+        self.hmin_prev = np.where(have, self.hmin_cur, self.hmin_prev)
+        self.hmax_prev = np.where(have, self.hmax_cur, self.hmax_prev)
+        self.hmin_cur[have] = _BIG
+        self.hmax_cur[have] = -_BIG
+
+    def _shift_windows(self, legs: np.ndarray, advanced: np.ndarray) -> None:
+        """The playout point moved `advanced` samples more than a tick: every headroom is that much less."""
+        for lo, hi in ((self.hmin_cur, self.hmax_cur), (self.hmin_prev, self.hmax_prev)):
+            known = lo[legs] < _BIG
+            lo[legs] = np.where(known, lo[legs] - advanced, lo[legs])
+            hi[legs] = np.where(known, hi[legs] - advanced, hi[legs])
+
+    def _skip(self, leg: int, n: int) -> None:
+        read = int(self.read_ts[leg])
+        cols = (read + np.arange(min(n, self.capacity))) & (self.capacity - 1)
+        self.slot[leg, cols] = 0
+        self.read_ts[leg] = read + n
+        self.dropped[leg] += n
+        self._shift_windows(np.array([leg]), np.array([n]))
+
+    def _pitch(self, legs: np.ndarray) -> np.ndarray:
+        """Pitch period (20-80 samples, 100-400 Hz and the harmonics of any tone) of the last 10 ms
+        played, by normalised autocorrelation against the 10 ms before, per leg."""
+        h = self.hist[legs].astype(np.float32)
+        seg = h[:, TICK:]
+        win = np.lib.stride_tricks.sliding_window_view(h[:, : 2 * TICK - _PMIN], TICK, axis=1)
+        corr = np.einsum("kwn,kn->kw", win, seg)
+        energy = np.einsum("kwn,kwn->kw", win, win)
+        score = corr / np.sqrt(energy + 1.0)
+        return TICK - np.argmax(score, axis=1)
+
+    def _conceal(
+        self, legs: np.ndarray, frame: np.ndarray, ok: np.ndarray, period: np.ndarray, lost: np.ndarray
+    ) -> np.ndarray:
+        """Fill the missing samples of `frame` (k, 80) by repeating the last pitch period before the first
+        gap (from the history and the samples of this tick before it), attenuated as G.711 Appendix I:
+        full for the first 10 ms lost, then 20 % less per 10 ms, silent from 60 ms."""
+        i = np.arange(TICK)
+        buf = np.concatenate([self.hist[legs], frame], axis=1)
+        first = np.argmax(~ok, axis=1)
+        p = np.where(period > 0, period, TICK)
+        src = 2 * TICK + first[:, None] - p[:, None] + (i[None, :] - first[:, None]) % p[:, None]
+        rep = np.take_along_axis(buf, src, axis=1).astype(np.float32)
+        gain = np.clip(1.0 - 0.2 * (lost - 1), 0.0, 1.0)
+        gain = np.where(lost == 0, 1.0, gain)  # an insertion, nothing lost
+        return np.where(ok, frame, (rep * gain[:, None]).astype(np.int16))
 
     def push_tx(self, tx: np.ndarray, now: float) -> list[tuple[int, bytes]]:
         """Encode one tick of outgoing audio (legs, 80) int16 and return the RTP/RTCP datagrams now due,
@@ -665,6 +880,19 @@ class MediaHub:
         sdes_items += b"\x00" * (-(4 + len(sdes_items)) % 4)
         sdes = struct.pack("!BBHI", 0x81, 202, (8 + len(sdes_items)) // 4 - 1, st.ssrc) + sdes_items
         return head + body + sdes
+
+
+_BIG = 1 << 40  # "no packet in this window"
+_MARGIN_LO = 8  # grow when the earliest-needed packets had less headroom than this (samples)
+_MARGIN_GROW = TICK // 2  # ... up to this
+_MARGIN_HI = TICK  # shrink when they all had more than this
+_SILENT = 128  # a tick whose samples all stay within +-128 (about -48 dBFS) is silence
+_PMIN = 20  # shortest pitch period for PLC (400 Hz)
+
+
+def _signed32_array(value: np.ndarray) -> np.ndarray:
+    value = value & 0xFFFFFFFF
+    return np.where(value >= 2**31, value - 2**32, value)
 
 
 def _signed32(value: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import pytest
 
@@ -44,98 +46,308 @@ def test_rtp_packet_roundtrip_and_errors():
 
 
 class Network:
-    """A seeded hostile network between a G.711 sender and the hub."""
+    """A seeded network between a G.711 sender (its own clock: `drift_ppm`) and the hub: one-way delay
+    `base` plus a jitter profile, Gilbert-Elliott burst loss, duplicates, talk spurts (DTX).
 
-    def __init__(self, seed=1, jitter=0.03, loss=0.0, dup=0.0, drift_ppm=0.0):
+    jitter: "none" | ("uniform", max_s) | ("spikes", rate per packet, height_s, floor jitter_s)
+    """
+
+    def __init__(
+        self,
+        seed=1,
+        jitter=("uniform", 0.03),
+        loss=(0.0, 1.0),  # (P good->bad, P bad->good) per packet
+        dup=0.0,
+        drift_ppm=0.0,
+        base=0.03,
+        dtx=None,  # (talk_s, silence_s)
+        ts0=2**32 - 3 * 8000,  # the timestamp wraps after 3 s
+    ):
         self.rng = np.random.default_rng(seed)
-        self.jitter, self.loss, self.dup, self.drift = jitter, loss, dup, drift_ppm * 1e-6
-        self.queue: list[tuple[float, bytes]] = []
+        self.jitter, self.loss, self.dup, self.base, self.dtx = jitter, loss, dup, base, dtx
+        self.period = 0.02 / (1 + drift_ppm * 1e-6)  # a fast sender clock sends more often
+        self.ts0 = ts0
+        self.queue: list[tuple[float, int, bytes]] = []  # a heap by arrival
         self.sent = 0
+        self.bad = False
+        self.spike = 0.0
+        self.lost = 0
+        self.arrivals: list[tuple[float, int]] = []  # (arrival, ts) of first copies, for RFC 3550 checks
+
+    def send_time(self, ts):
+        """When the sender sampled timestamp `ts` (unwrapped, relative to ts0)."""
+        return ts / 160 * self.period
+
+    def talking(self, k):
+        if self.dtx is None:
+            return True
+        talk, silence = self.dtx
+        return (k * 0.02) % (talk + silence) < talk
+
+    def _delay(self):
+        kind = self.jitter[0] if isinstance(self.jitter, tuple) else self.jitter
+        if kind == "none":
+            return 0.0
+        if kind == "uniform":
+            return self.rng.uniform(0, self.jitter[1])
+        _, rate, height, floor = self.jitter
+        self.spike = max(self.spike - 0.02, 0.0)  # the queue drains: packets bunch up behind a spike
+        if self.rng.random() < rate:
+            self.spike = height
+        return self.spike + self.rng.uniform(0, floor)
 
     def send_until(self, now, signal, ssrc=0x1234, pt=8):
-        period = 0.02 * (1 - self.drift)  # a fast sender clock sends more often
-        while self.sent * period <= now:
+        while self.sent * self.period <= now:
             k = self.sent
-            samples = signal[k * 160 : (k + 1) * 160]
-            payload = (g711.alaw_encode(samples) if pt == 8 else g711.ulaw_encode(samples)).tobytes()
-            pkt = build_rtp(pt, k & 0xFFFF, (1000 + k * 160) & 0xFFFFFFFF, ssrc, payload)
             self.sent += 1
-            if self.rng.random() < self.loss:
+            samples = signal[k * 160 : (k + 1) * 160]
+            delay = self._delay()
+            if not self.talking(k):
                 continue
-            arrival = k * period + self.rng.uniform(0, self.jitter)
-            self.queue.append((arrival, pkt))
+            self.bad = self.rng.random() < (1 - self.loss[1] if self.bad else self.loss[0])
+            if self.bad:
+                self.lost += 1
+                continue
+            payload = (g711.alaw_encode(samples) if pt == 8 else g711.ulaw_encode(samples)).tobytes()
+            pkt = build_rtp(pt, k & 0xFFFF, (self.ts0 + k * 160) & 0xFFFFFFFF, ssrc, payload)
+            arrival = k * self.period + self.base + delay
+            heapq.heappush(self.queue, (arrival, k, pkt))
+            self.arrivals.append((arrival, k * 160))
             if self.rng.random() < self.dup:
-                self.queue.append((arrival + self.rng.uniform(0, self.jitter), pkt))
+                heapq.heappush(self.queue, (arrival + self.rng.uniform(0, 0.04), k, pkt))
 
     def due(self, now):
-        ready = [q for q in self.queue if q[0] <= now]
-        self.queue = [q for q in self.queue if q[0] > now]
-        ready.sort(key=lambda q: q[0])  # arrival order, so jitter reorders packets
-        return [p for _, p in ready]
+        """Packets arrived by `now`, in arrival order (so jitter reorders them)."""
+        ready = []
+        while self.queue and self.queue[0][0] <= now:
+            ready.append(heapq.heappop(self.queue))
+        return ready
 
 
-def run(hub, leg, net, seconds, signal):
-    out = []
-    for n in range(int(seconds * 100)):
+class Run:
+    """Play `seconds` of a tone through one leg per network, all legs in one hub; record what each leg
+    played and, per tick, the playout delay added beyond the network's base delay."""
+
+    def __init__(self, nets, seconds, freq=437.0, amp=10000.0, hub=None):
+        self.hub = hub or MediaHub(len(nets))
+        self.nets = nets
+        self.legs = [self.hub.open(LegConfig(("127.0.0.1", 4000 + 2 * i)), 0.0) for i in range(len(nets))]
+        n = int(seconds * 8000) + 8000
+        self.signal = tone(n, freq, amp)
+        self.played = [[] for _ in nets]
+        self.added = [[] for _ in nets]  # ms, per tick, ticks that played packet audio
+        self.talk_ticks = [0] * len(nets)  # after the first 2 s, ticks while the sender talked
+        self.talk_concealed = [0] * len(nets)  # samples concealed in those
+        ticks = int(seconds * 100)
+        for t in range(ticks):
+            now = t * 0.01
+            for net, leg in zip(nets, self.legs, strict=True):
+                net.send_until(now, self.signal)
+                for arrival, _, pkt in net.due(now):
+                    self.hub.receive(leg, pkt, arrival)
+            read = self.hub.read_ts.copy()
+            started = self.hub.started.copy()
+            concealed = self.hub.concealed.copy()
+            block = self.hub.pull(now)
+            assert block.shape == (self.hub.max_legs, TICK) and block.dtype == np.int16
+            for k, (net, leg) in enumerate(zip(nets, self.legs, strict=True)):
+                self.played[k].append(block[leg].copy())
+                ts = (int(read[leg]) - net.ts0) % 2**32
+                if started[leg] and self.hub.concealed[leg] == concealed[leg]:
+                    self.added[k].append((now - net.send_time(ts) - net.base) * 1000)
+                if started[leg] and t >= 200 and net.talking(ts // 160):
+                    self.talk_ticks[k] += 1
+                    self.talk_concealed[k] += int(self.hub.concealed[leg] - concealed[leg])
+        self.played = [np.concatenate(p) for p in self.played]
+
+    def report(self, k, skip_s=2.0):
+        hub, leg = self.hub, self.legs[k]
+        st = hub.stats(leg)
+        added = np.array(self.added[k][int(skip_s * 100) :])
+        out = self.played[k]
+        return {
+            "added_median_ms": float(np.median(added)),
+            "added_p95_ms": float(np.percentile(added, 95)),
+            "added_max_ms": float(added.max()),
+            "concealed_pct": 100.0 * self.talk_concealed[k] / (TICK * self.talk_ticks[k]),
+            "underruns": st.underruns,
+            "underrun_events": underrun_events(out, hub, leg),
+            "phase_jumps": phase_jumps(out[int(skip_s * 8000) :], 437.0),
+            "stats": st,
+        }
+
+
+def underrun_events(out, hub, leg):
+    return int(hub.dry_spells[leg])
+
+
+def phase_jumps(out, freq, threshold=0.3):
+    """Discontinuities of a tone: jumps of its instantaneous phase (Hilbert) where it is loud."""
+    from scipy.signal import hilbert
+
+    z = hilbert(out.astype(float))
+    n = np.arange(len(out))
+    phase = np.unwrap(np.angle(z)) - 2 * np.pi * freq * n / 8000
+    loud = np.abs(z) > 0.5 * np.abs(z).max()
+    d = np.abs(np.diff(phase))
+    ok = loud[1:] & loud[:-1]
+    ok[:400] = ok[-400:] = False  # the transform's edges
+    jumps = (d > threshold) & ok
+    return int((jumps[1:] & ~jumps[:-1]).sum())
+
+
+def rfc3550_jitter_ms(arrivals):
+    """RFC 3550 A.8 computed independently from the simulated arrivals, in arrival order."""
+    j, last = 0.0, None
+    for arrival, ts in sorted(arrivals):
+        transit = arrival * 8000 - ts
+        if last is not None:
+            j += (abs(transit - last) - j) / 16
+        last = transit
+    return j / 8
+
+
+PROFILES = {
+    "clean": {"jitter": "none"},
+    "jitter 0-20 ms": {"jitter": ("uniform", 0.02)},
+    "jitter 0-60 ms (reorders)": {"jitter": ("uniform", 0.06)},
+    "spikes 150 ms": {"jitter": ("spikes", 0.004, 0.15, 0.005)},
+    "burst loss 6 %": {"jitter": ("uniform", 0.01), "loss": (0.02, 0.3)},
+    "reorder + 5 % dups": {"jitter": ("uniform", 0.04), "dup": 0.05},
+    "drift +100 ppm": {"jitter": ("uniform", 0.02), "drift_ppm": 100.0},
+    "drift -100 ppm": {"jitter": ("uniform", 0.02), "drift_ppm": -100.0},
+    "drift +-1000 ppm": {"jitter": ("uniform", 0.02), "drift_ppm": -1000.0},
+    "talk spurts (DTX)": {"jitter": ("uniform", 0.03), "dtx": (1.5, 0.5)},
+}
+
+
+@pytest.fixture(scope="module")
+def profile_run():
+    nets = [Network(seed=10 + i, **kw) for i, kw in enumerate(PROFILES.values())]
+    return Run(nets, 60.0)
+
+
+def result(profile_run, name):
+    return profile_run.report(list(PROFILES).index(name))
+
+
+def test_clean_network_gets_the_minimum_delay_and_plays_every_sample(profile_run):
+    r = result(profile_run, "clean")
+    assert r["concealed_pct"] == 0 and r["underruns"] == 0
+    assert r["added_median_ms"] < 35  # 20 ms floor + the 20 ms packet + tick phase
+    assert r["phase_jumps"] == 0
+
+
+@pytest.mark.parametrize(
+    "name, max_median_ms",
+    [("jitter 0-20 ms", 60), ("jitter 0-60 ms (reorders)", 110), ("reorder + 5 % dups", 90)],
+)
+def test_delay_follows_the_jitter_with_few_losses(profile_run, name, max_median_ms):
+    r = result(profile_run, name)
+    jitter = PROFILES[name]["jitter"][1] * 1000
+    assert jitter * 0.8 < r["added_median_ms"] < max_median_ms, r
+    assert r["concealed_pct"] < 1.0 and r["underrun_events"] < 10, r
+    assert r["phase_jumps"] < 30, r  # a minute of tone: time-scale changes do not click
+
+
+def test_more_jitter_more_delay(profile_run):
+    d = [
+        result(profile_run, n)["added_median_ms"]
+        for n in ("clean", "jitter 0-20 ms", "jitter 0-60 ms (reorders)")
+    ]
+    assert d[0] < d[1] < d[2]
+
+
+def test_delay_spikes_grow_the_buffer_fast_and_it_stays_bounded(profile_run):
+    r = result(profile_run, "spikes 150 ms")
+    assert r["added_max_ms"] <= 200 + 30 + 20  # max_ms + packet + tick
+    assert r["concealed_pct"] < 5 and r["underrun_events"] < 20, r
+
+
+def test_burst_loss_is_concealed_without_a_storm_of_underruns(profile_run):
+    r = result(profile_run, "burst loss 6 %")
+    net = profile_run.nets[list(PROFILES).index("burst loss 6 %")]
+    st = r["stats"]
+    assert st.packets_lost >= net.lost * 0.9  # the figure RTCP reports is right
+    assert 3 < r["concealed_pct"] < 12, r
+    assert r["added_median_ms"] < 60, r
+    # concealment keeps a tone a tone: the level holds through short losses
+    frames = profile_run.played[list(PROFILES).index("burst loss 6 %")][16000:].reshape(-1, 80)
+    rms = np.sqrt((frames.astype(float) ** 2).mean(axis=1))
+    assert (rms > 0.5 * 10000 / np.sqrt(2)).mean() > 0.95
+
+
+@pytest.mark.parametrize("name", ["drift +100 ppm", "drift -100 ppm", "drift +-1000 ppm"])
+def test_clock_drift_is_absorbed(profile_run, name):
+    r = result(profile_run, name)
+    k = list(PROFILES).index(name)
+    added = np.array(profile_run.added[k])
+    # the delay does not creep: the last 10 s are no later than the 10 s after start-up
+    assert abs(np.median(added[-1000:]) - np.median(added[200:1200])) < 15, r
+    assert r["concealed_pct"] < 1.0 and r["phase_jumps"] < 40, r
+
+
+def test_talk_spurts_start_at_the_measured_delay(profile_run):
+    r = result(profile_run, "talk spurts (DTX)")
+    assert r["added_median_ms"] < 80, r
+    assert r["underrun_events"] < 60  # one per silence at most
+
+
+def test_rtcp_jitter_and_loss_figures_match_an_independent_count(profile_run):
+    for k, name in enumerate(PROFILES):
+        net, st = profile_run.nets[k], profile_run.hub.stats(profile_run.legs[k])
+        want = rfc3550_jitter_ms(net.arrivals)
+        if name == "clean":
+            assert st.jitter_ms < 0.1
+            continue
+        if "DTX" in name:
+            continue  # silences are gaps in sequence numbers too: not losses
+        assert abs(st.jitter_ms - want) < 0.15 * want + 0.2, (name, st.jitter_ms, want)
+        assert st.packets_lost == net.lost, name
+
+
+def test_reordering_and_duplicates_keep_the_signal_exact():
+    """Noise through a jittery network: between the buffer's own adjustments, what plays is the sent
+    signal sample for sample (reordered packets in place, duplicates ignored)."""
+    hub = MediaHub(4)
+    leg = hub.open(LegConfig(("127.0.0.1", 4000)), 0.0)
+    signal = (np.random.default_rng(5).normal(0, 3000, 8000 * 22)).clip(-32768, 32767).astype(np.int16)
+    net = Network(seed=2, jitter=("uniform", 0.045), dup=0.05)
+    got = []
+    for n in range(2000):
         now = n * 0.01
         net.send_until(now, signal)
-        for pkt in net.due(now):
-            hub.receive(leg, pkt, now)
-        block = hub.pull(now)
-        assert block.shape == (hub.max_legs, TICK) and block.dtype == np.int16
-        out.append(block[leg].copy())
-    return np.concatenate(out)
-
-
-def best_lag(received, reference):
-    ref = reference[: len(received)].astype(float)
-    rec = received.astype(float)
-    scores = [np.dot(rec[lag : lag + 8000], ref[:8000]) for lag in range(0, 1600)]
-    return int(np.argmax(scores))
-
-
-def test_reordering_jitter_and_duplicates_give_the_exact_signal():
-    hub = MediaHub(4, target_ms=60)
-    leg = hub.open(LegConfig(("127.0.0.1", 4000)), 0.0)
-    signal = (np.random.default_rng(5).normal(0, 3000, 8000 * 12)).clip(-32768, 32767).astype(np.int16)
-    net = Network(seed=2, jitter=0.045, dup=0.05)
-    got = run(hub, leg, net, 10.0, signal)
+        for arrival, _, pkt in net.due(now):
+            hub.receive(leg, pkt, arrival)
+        before = int(hub.read_ts[leg])
+        block = hub.pull(now)[leg].copy()
+        if n > 300 and int(hub.read_ts[leg]) - before == TICK:
+            got.append(((before - net.ts0) % 2**32, block))
     ref = g711.alaw_decode(g711.alaw_encode(signal))
-    lag = best_lag(got, ref)
-    seg = got[lag + 8000 : lag + 8000 * 9]
-    assert np.array_equal(seg, ref[8000 : 8000 * 9])  # bit exact despite jitter, reordering, dups
-    stats = hub.stats(leg)
-    assert stats.duplicates > 0 and stats.packets_lost == 0
-    assert stats.jitter_ms > 1.0
+    exact = [np.array_equal(b, ref[ts : ts + TICK]) for ts, b in got]
+    assert len(got) > 1400 and np.mean(exact) > 0.99
+    st = hub.stats(leg)
+    assert st.duplicates > 0 and st.packets_lost == 0 and st.jitter_ms > 1.0
 
 
-def test_loss_is_concealed_and_counted():
-    hub = MediaHub(2)
+def test_many_packets_per_tick_after_a_stall_stay_within_max_delay():
+    hub = MediaHub(1, max_ms=200)
     leg = hub.open(LegConfig(("127.0.0.1", 4000)), 0.0)
-    signal = tone(8000 * 12)
-    net = Network(seed=3, jitter=0.01, loss=0.05)
-    got = run(hub, leg, net, 10.0, signal)
-    stats = hub.stats(leg)
-    assert stats.packets_lost > 10 and stats.concealed_ms > 100
-    # concealment keeps the level up: no 20 ms hole of silence in the middle of the tone
-    frames = got[8000:].reshape(-1, 80)
-    rms = np.sqrt((frames.astype(float) ** 2).mean(axis=1))
-    assert (rms > 1000).mean() > 0.97
-
-
-@pytest.mark.parametrize("drift_ppm", [500.0, -500.0])
-def test_clock_drift_keeps_depth_bounded(drift_ppm):
-    hub = MediaHub(1, target_ms=60)
-    leg = hub.open(LegConfig(("127.0.0.1", 4000)), 0.0)
-    signal = tone(8000 * 40)
-    net = Network(seed=4, jitter=0.02, drift_ppm=drift_ppm)
-    got = run(hub, leg, net, 30.0, signal)
-    assert abs(hub.depth[leg] - hub.target) < 2 * TICK
-    # no long losses: after start-up the output is tone all along
-    frames = got[8000:].reshape(-1, 80)
-    rms = np.sqrt((frames.astype(float) ** 2).mean(axis=1))
-    assert (rms > 3000).mean() > 0.995
-    assert hub.stats(leg).late < 5
+    payload = g711.alaw_encode(tone(160)).tobytes()
+    k = 0
+    for n in range(600):
+        now = n * 0.01
+        if n % 2 == 0 and not 200 <= n < 260:  # 600 ms of nothing, then it all arrives at once
+            for j in range(k, n // 2 + 1):
+                hub.receive(leg, build_rtp(8, j, j * 160, 7, payload), now)
+            k = n // 2 + 1
+        elif n == 260:
+            pass
+        hub.pull(now)
+        ahead = int(hub.newest[leg] - hub.read_ts[leg])
+        assert ahead <= 200 * 8 + 5 * TICK
+    st = hub.stats(leg)
+    assert st.dropped_ms > 0 and st.buffer_ms <= 200 and st.underruns == 1
 
 
 def test_peer_pause_and_timestamp_jump_resync():
@@ -247,3 +459,29 @@ def test_garbage_datagrams_are_counted_not_raised():
         hub.receive(leg, rng.integers(0, 256, rng.integers(0, 300)).astype(np.uint8).tobytes(), 0.0)
     hub.pull(0.0)
     assert hub.stats(leg).packets_received >= 0
+
+
+def main() -> None:
+    """Print the jitter-buffer table: `python -m tests.sip.test_rtp`."""
+    import time
+
+    nets = [Network(seed=10 + i, **kw) for i, kw in enumerate(PROFILES.values())]
+    t0 = time.process_time()
+    run = Run(nets, 60.0)
+    print(f"60 s per profile, one hub, one leg per profile ({time.process_time() - t0:.1f} s CPU)")
+    print(
+        f"{'profile':<28}{'added delay median / p95 / max ms':>36}{'concealed %':>13}{'underruns':>11}"
+        f"{'tone phase jumps':>18}{'RTCP jitter ms':>16}{'lost':>6}{'late':>6}{'dups':>6}"
+    )
+    for k, name in enumerate(PROFILES):
+        r = run.report(k)
+        st = r["stats"]
+        delays = f"{r['added_median_ms']:.0f} / {r['added_p95_ms']:.0f} / {r['added_max_ms']:.0f}"
+        print(
+            f"{name:<28}{delays:>36}{r['concealed_pct']:>13.2f}{r['underrun_events']:>11}"
+            f"{r['phase_jumps']:>18}{st.jitter_ms:>16.1f}{st.packets_lost:>6}{st.late:>6}{st.duplicates:>6}"
+        )
+
+
+if __name__ == "__main__":
+    main()
