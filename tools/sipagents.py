@@ -28,10 +28,15 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import random
 import secrets
+import signal
+import subprocess
+import sys
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -784,3 +789,50 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(main())
     except KeyboardInterrupt:
         return 0
+
+
+# ---- for `callbox demo`: the box's SIP side on a free port, and the agents as their own process ----------
+
+
+def open_demo_sip(config: str | Path | None, clock: Clock, host: str = "127.0.0.1", legs: int = 32) -> Any:
+    """A bound firmware.sip.service.BoxSip with the configuration's extensions on a free port, for an
+    Appliance(extension_port=sip.media_port, make_extension_lines=sip.extension_lines) whose
+    `pollers` get `sip.poll`."""
+    from firmware.sip.extensions import Directory
+    from firmware.sip.service import BoxSip, extensions_path
+
+    sip = BoxSip(Directory.load(extensions_path(config)), clock, host, 0, max_legs=legs)
+    sip.start()
+    return sip
+
+
+class AgentsProcess:
+    """`callbox agents` as a child process: the demo's agents on SIP phones over UDP to the box at
+    host:port (passwords by the default configuration's scheme, pw<ext>), its log in DATA/agents.log."""
+
+    def __init__(self, host: str, port: int, agents: list[str], data: str | Path, seed: int = 1) -> None:
+        self.cmd = [
+            sys.executable, "-m", "tools.cli", "agents", "--box", f"{host}:{port}", "--host", host,
+            "--agents", ",".join(agents), "--seed", str(seed),
+        ]  # fmt: skip
+        self.log_path = Path(data) / "agents.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        repo = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        with self.log_path.open("ab") as log_file:
+            self.proc = subprocess.Popen(
+                self.cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=repo, env=env
+            )
+
+    def stop(self) -> None:
+        """The agents hang up their calls and un-register (SIGINT), then the process ends."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
