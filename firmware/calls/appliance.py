@@ -10,7 +10,8 @@
 Engine rows: the board's channels in TdmPort order (span s channel c -> (s-1)*30 + c-1, FXO port p after all
 spans), then `extension_rows` rows for extensions (SIP legs or in-process phones). Every E1 span with CCS
 framing runs ISDN PRI (`PriSpan`, user side unless `roles` says otherwise) as trunk "span<s>"; the FXO ports
-are trunk "fxo" (`FxoPort`, answered by call control). Spans with CAS framing (MFC/R2) are not joined yet.
+are trunk "fxo" (`FxoPort`, answered by call control). Every span with CAS framing runs MFC/R2, China variant
+(`R2Span` + `R2Trunk`, firmware/calls/r2.py; `r2_config` per span) as trunk "span<s>".
 
 Threads (real time): the tick thread steps the board and runs the engine (`BoardStepPort`); the control
 thread (`ControlLoop`) polls the drivers (D-channel frames, FXO events, span alarms) under the board lock,
@@ -31,6 +32,7 @@ from firmware.calls.fxo import FxoLines
 from firmware.calls.loopback import LoopNetwork
 from firmware.calls.manager import CallManager
 from firmware.calls.pri import PriTrunk
+from firmware.calls.r2 import R2Trunk
 from firmware.calls.runtime import ControlLoop
 from firmware.calls.setup import close_box, open_box
 from firmware.engine import MediaEngine
@@ -38,6 +40,7 @@ from firmware.engine.ports import LoopPort, StackedPort
 from firmware.signalling.fxo import FxoConfig, FxoPort
 from firmware.signalling.pri import PriSpan
 from firmware.signalling.q931.state import Party
+from firmware.signalling.r2 import R2Config, R2Span
 
 
 class BoardTdmPort:
@@ -78,6 +81,7 @@ class Appliance:
         realtime: bool = False,
         extension_port: Any = None,
         make_extension_lines: Any = None,
+        r2_config: dict[int, R2Config] | None = None,
     ) -> None:
         """extension_port / make_extension_lines: the agents' side when it is not in-process phones, e.g.
         SIP: `extension_port=SipMediaPort(...)`, `make_extension_lines=lambda mgr, clock, base:
@@ -129,6 +133,21 @@ class Appliance:
                 self.pri[s] = (span, trunk, board.e1.span(s), backlog)
                 self._aligned[s] = False
                 self.mgr.trunks[f"span{s}"] = trunk
+        # MFC/R2 spans (CAS framing)
+        self.r2: dict[int, tuple[R2Span, R2Trunk, Any]] = {}
+        if board.e1 is not None:
+            for cfg in board.desc.spans:
+                if cfg.framing != "cas":
+                    continue
+                s = cfg.span
+                drv = board.e1.span(s)
+                r2span = R2Span((r2_config or {}).get(s, R2Config()), f"span{s}")
+                r2trunk = R2Trunk(r2span, f"span{s}", tdm.channel(span=s, chan=1), self.mgr, self.engine,
+                                  self.clock, span_no=s, set_cas=drv.cas_set)  # fmt: skip
+                self.r2[s] = (r2span, r2trunk, drv)
+                self._aligned[s] = False
+                self.mgr.trunks[f"span{s}"] = r2trunk
+                self.mgr.media_watchers.append(r2trunk.on_media_event)
         # FXO ports
         self.fxo: FxoLines | None = None
         if board.fxo is not None and tdm.ports:
@@ -166,6 +185,20 @@ class Appliance:
                 backlog += span.frames_to_send()
                 while backlog and drv.dchan_send(backlog[0]):
                     backlog.pop(0)
+            for s, (r2span, r2trunk, drv) in self.r2.items():
+                bad = drv.status().raw & (e1drv.LOS | e1drv.LOF | e1drv.AIS | e1drv.LCASMFA)
+                abcd, changed = drv.cas_get_all()
+                if not self._aligned[s] and not bad:
+                    r2span.start(now, rx={c: int(abcd[c - 1]) for c in range(1, 31)})
+                    self._aligned[s] = True
+                elif self._aligned[s] and bad:
+                    r2span.alarm(now)
+                    self._aligned[s] = False
+                elif self._aligned[s]:
+                    for c in range(1, 31):
+                        if changed >> c & 1:
+                            r2span.line_signal(c, int(abcd[c - 1]), now)
+                r2trunk.pump(now)
             if self.fxo is not None:
                 for e in self.board.fxo.events():
                     if 1 <= e.port <= len(self.fxo.ports):
@@ -213,6 +246,10 @@ class Appliance:
             s: {"link": trunk.link_up, "aligned": self._aligned[s], "alarms": drv.status().alarms}
             for s, (_span, trunk, drv, _b) in self.pri.items()
         }
+        for s, (_r2span, r2trunk, drv) in self.r2.items():
+            alarms = drv.status().alarms
+            out["spans"][s] = {"link": r2trunk.link_up, "aligned": self._aligned[s], "alarms": alarms,
+                               "r2": r2trunk.status()}  # fmt: skip
         if self.fxo is not None:
             out["fxo"] = [p.state.value for p in self.fxo.ports]
         return out

@@ -84,7 +84,10 @@ class R2Exchange:
         config: sig.R2Config | None = None,
         decide: Callable[[str, str], str] | None = None,
         answer_after: float = 2.0,
+        read_voice: bool = True,
     ) -> None:
+        """read_voice=False: `tick` leaves the received B-channels alone and whoever drives the exchange
+        hands them to `heard(voice)` itself (tools.pstn's network does that for every span)."""
         self.world = world
         self.end = world.e1[span_index]
         self.ex = self.end.ex
@@ -106,6 +109,7 @@ class R2Exchange:
         self.placed = 0
         self.refused = 0
         self.errors: list[str] = []
+        self.read_voice = read_voice
 
     # ---- callers -----------------------------------------------------------------------------------
     def call_in(self, caller: str, dnis: str) -> R2Call | None:
@@ -157,7 +161,8 @@ class R2Exchange:
             for c in range(1, 31):
                 if changed >> c & 1:
                     self.stack.line_signal(c, self.ex.cas_get(c), now)
-        self.heard(self.ex.voice(self.world.n))
+        if self.read_voice:
+            self.heard(self.ex.voice(self.world.n))
         d = self.stack.next_deadline()
         if d is not None and d <= now:
             self.stack.handle_timers(now)
