@@ -133,7 +133,7 @@ class CallManager:
         # The ACD (firmware.acd.director.AcdDirector) when one runs: it takes the queues it `owns`;
         # other queues are hunted here (ring the queue's agents in turn).
         self.acd: Any = None
-        # Line owners that want the detections on their rows (FXO caller ID and call-progress tones):
+        # Line owners that want the detections on their rows (FXO caller ID and call-progress tones, R2 MF):
         # each returns True when it took the event.
         self.media_watchers: list[Callable[[MediaEvent], bool]] = []
         self.trunks: dict[str, Originator] = {}
@@ -325,7 +325,7 @@ class CallManager:
 
     def _engine_events(self, events: list[MediaEvent]) -> None:
         for ev in events:
-            if ev.kind in ("tone", "callerid") and any(w(ev) for w in self.media_watchers):
+            if ev.kind in ("tone", "callerid", "r2mf") and any(w(ev) for w in self.media_watchers):
                 continue
             found = self._by_channel.get(ev.channel)
             if found is None:
