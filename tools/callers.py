@@ -7,8 +7,9 @@ hang up. Every random choice comes from one seeded generator and every wait from
 run replays exactly in virtual time.
 
 The far ends are driven through a small line interface (`CallerLines`): `call_in(caller, dnis)` returns a
-leg that can `press(digits)` and `far_hangup()` and has a `state` ("down" once the box cleared it). The
-in-process testbed lines have it today; the PRI exchange simulator offers the same when the trunks join.
+leg that can `press(digits)` and `far_hangup()` and has a `state` ("down" once the box cleared it); a leg
+that carries audio may also `start_talking()` once its caller hears a person. The in-process testbed lines
+and the exchanges of `tools.pstn` (PRI spans and CO lines) offer it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ class SimulatedCallers:
             return self._gone(leg)
         if self.connected(leg):
             self.stats.talked += 1
+            start_talking = getattr(leg, "start_talking", None)
+            if start_talking is not None:
+                start_talking()  # the caller's voice goes down the line (lines that carry audio)
             self.clock.call_later(talk, lambda: self._hang_up(leg))
         elif self.clock.now() >= gives_up_at:
             self.stats.abandoned += 1

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "tools.callcenter_demo",
         "the box's main job: the appliance on the simulated board, callers and agents, live view",
     ),
+    "pstn": ("tools.pstn", "the telephone network on a box's line sockets: exchanges, CO lines, callers"),
     "agents": ("tools.sipagents", "simulated agents on SIP phones against a running box"),
     "board-demo": (
         "tools.demo",

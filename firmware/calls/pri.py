@@ -6,8 +6,10 @@
 
 B-channel timeslot ts (1-15, 17-31) of the span is engine row `first_row + index` (index 0..29 in timeslot
 order). `pump(now)` turns the stack's events into `CallControl` calls; `PriLeg` turns call control's
-commands into stack commands. The stack is sans-I/O: whoever owns the D-channel moves its frames
-(`span.frames_to_send()`) and calls `pump` after feeding it.
+commands into stack commands. Each time the D-channel comes up with no call standing the trunk RESTARTs
+the whole span, so it starts with every B-channel idle on both sides (at start-up, e.g. after a kill -9 of
+the box, and after a restart of the exchange or a pulled cable). The stack is sans-I/O: whoever owns the
+D-channel moves its frames (`span.frames_to_send()`) and calls `pump` after feeding it.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class PriTrunk:
         self.send = send  # callable(frame) that puts a D-channel frame on the line, or None (caller drains)
         self.legs: dict[int, PriLeg] = {}
         self.link_up = False
+        self.restarts = 0  # RESTARTs of the whole span sent (one per D-channel up)
+        self.restarted: bool | None = None  # the last one acknowledged (None: none finished yet)
 
     def row(self, ts: int) -> int:
         return self.first_row + TIMESLOTS.index(ts)
@@ -126,7 +130,17 @@ class PriTrunk:
 
     def _event(self, e: ev.PriEvent, now: float) -> None:
         if isinstance(e, ev.LinkUp):
+            # The D-channel came up with no call standing (start-up, after a span alarm, a restart of the box
+            # or of the exchange): RESTART of the whole interface puts every B-channel idle on both sides,
+            # whatever the other side remembers (Q.931 5.5; chan_dahdi does the same). Calls that rode out a
+            # short D-channel loss (T309) are kept: no RESTART then.
             self.link_up = True
+            if not self.span.by_id:
+                self.span.restart(now)
+                self.restarts += 1
+            return
+        if isinstance(e, ev.RestartCompleted):
+            self.restarted = e.acknowledged
             return
         if isinstance(e, ev.LinkDown):
             self.link_up = False
