@@ -425,6 +425,9 @@ class MediaEngine:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.rt_mode = "not running in real time"  # what the host granted the tick thread (start_thread)
+        # set after every real-time tick: a control thread that waits on it runs in the tick's idle time
+        # instead of holding the GIL when the next tick starts (firmware.calls.runtime.ControlLoop)
+        self.ticked = threading.Event()
         self.gc: IdleGc | None = None
         self._switch = SwitchInterval(None)
 
@@ -784,7 +787,7 @@ class MediaEngine:
         def loop() -> None:
             self.rt_mode = thread_setup(priority, cpus)
             started.set()
-            stats, period, gc_idle = self.stats, self.period, self.gc
+            stats, period, gc_idle, ticked = self.stats, self.period, self.gc, self.ticked
             perf, cpu_time = time.perf_counter, time.thread_time
             deadline = clk.now()
             while not self._stop.is_set():
@@ -796,6 +799,7 @@ class MediaEngine:
                 stats.record(t1 - t0, lateness, cpu_time() - c0)
                 if after_tick is not None:
                     after_tick()
+                ticked.set()  # the control plane may run now, in this tick's idle time
                 deadline += period
                 if gc_idle is not None:
                     gc_idle.collect(deadline - clk.now(), period)
@@ -805,6 +809,11 @@ class MediaEngine:
         self._thread = threading.Thread(target=loop, name="media-tick", daemon=True)
         self._thread.start()
         started.wait(1.0)
+
+    @property
+    def running(self) -> bool:
+        """Whether the real-time tick thread runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()

@@ -20,7 +20,8 @@ period) and late ticks (started > half a period after the deadline); CPU share o
 (the media engine = tick thread without the line simulation, plus the recorder writer; the control plane;
 the line simulation) from the threads' CPU clocks. Meanwhile the control plane sets up and clears calls
 at a steady `--churn` per second on 16 spare rows (inbound call -> routed -> answered into the IVR ->
-caller hangs up -> CDR committed with fsync -> released), as a box in service does. Then, at the same
+caller hangs up -> CDR committed with fsync -> released), as a box in service does, stepping after each
+tick as `firmware.calls.runtime.ControlLoop` does. Then, at the same
 media load, it sets up and clears calls as fast as it can for `--rate-seconds`: calls/s, with the tick's
 figures during that burst. Also checked each run, so the load is doing its job: digits pressed vs
 detected, and the echo the far party hears on bridged calls (ERLE over single talk). With `--runs N`
@@ -354,7 +355,8 @@ def run_once(args: argparse.Namespace, work: Path, speech: np.ndarray, menu: np.
                 next_call += 1.0 / churn
             clock.run_due()
             mgr.pump()
-            time.sleep(max(0.0, min(0.005, next_call - clock.now())))
+            engine.ticked.wait(2 * engine.period)  # as ControlLoop: step in the tick's idle time
+            engine.ticked.clear()
         wall = clock.now() - t_start
         cpu = {
             k: thread_cpu(t) - cpu0[k]
