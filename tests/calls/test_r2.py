@@ -110,3 +110,16 @@ def test_r2_extension_dials_out_answered_then_busy(r2_world) -> None:
     cdr = app.mgr.store.cdrs()[-1]
     assert cdr.dst == "62999999" and cdr.disposition == "BUSY"
     assert not trunk.legs and span.channels[1].line is Line.IDLE
+
+
+def test_r2_trunk_refuses_with_group_b_when_admit_says_so(r2_world) -> None:
+    w, app, ex, clock, _ = r2_world
+    clock.advance(3.0)
+    span, trunk, _drv = app.r2[1]
+    trunk.admit = lambda dnis, ani: 17 if ani == "13900000000" else None
+    call = ex.call_in("13900000000", "95588")
+    clock.advance(5.0)
+    assert call.state == "down" and call.cause == 17  # B-2 "subscriber busy" reached the exchange
+    assert not app.mgr.calls and not trunk.legs
+    clock.advance(0.5)
+    assert span.channels[call.channel].line is Line.IDLE and not ex.errors
