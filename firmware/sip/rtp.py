@@ -296,6 +296,9 @@ class MediaHub:
         self.hmin_prev = np.full(max_legs, _BIG, np.int64)
         self.hmax_cur = np.full(max_legs, -_BIG, np.int64)
         self.hmax_prev = np.full(max_legs, -_BIG, np.int64)
+        # headrooms of this tick's packets, kept in plain lists (cheap per packet), merged in `pull`
+        self._pmin: list[int] = [_BIG] * max_legs
+        self._pmax: list[int] = [-_BIG] * max_legs
         self.hist = np.zeros((max_legs, 2 * TICK), np.int16)  # the last 20 ms played, for PLC
         self.held = np.zeros(max_legs, np.int64)  # samples of playout held since the buffer ran dry
         self.preroll = np.zeros(max_legs, np.int64)  # samples still to wait before a new stream plays
@@ -440,22 +443,23 @@ class MediaHub:
         self.started[leg] = False
         self.hmin_cur[leg] = self.hmin_prev[leg] = _BIG
         self.hmax_cur[leg] = self.hmax_prev[leg] = -_BIG
+        self._pmin[leg], self._pmax[leg] = _BIG, -_BIG
         if any(item[0] == leg for item in self._pending):
             self._pending = [item for item in self._pending if item[0] != leg]
             self._pending_keys = {(item[0], item[1]) for item in self._pending}
 
     def _delay(self, leg: int) -> int:
         """The playout delay now: the headroom the earliest packets of the last seconds had, samples."""
-        hi = max(int(self.hmax_cur[leg]), int(self.hmax_prev[leg]))
+        hi = max(int(self.hmax_cur[leg]), int(self.hmax_prev[leg]), self._pmax[leg])
         return max(0, hi) if hi > -_BIG else 0
 
     def _resume_headroom(self, leg: int) -> int:
         """Headroom for the first packet of a talk spurt: the jitter spread measured so far plus a margin,
         so that later packets of the spurt arriving slower still play."""
-        lo = min(int(self.hmin_cur[leg]), int(self.hmin_prev[leg]))
+        lo = min(int(self.hmin_cur[leg]), int(self.hmin_prev[leg]), self._pmin[leg])
         if lo >= _BIG:
             return self.initial
-        hi = max(int(self.hmax_cur[leg]), int(self.hmax_prev[leg]))
+        hi = max(int(self.hmax_cur[leg]), int(self.hmax_prev[leg]), self._pmax[leg])
         return min(max(hi - lo + _MARGIN_GROW, self.min_delay), self.max_delay)
 
     def _reanchor(self, leg: int, ts: int, headroom: int) -> None:
@@ -466,6 +470,10 @@ class MediaHub:
         self.read_ts[leg] = read + shift
         self.newest[leg] = read + shift
         self.slot[leg] = 0
+        if self._pmin[leg] < _BIG:
+            self._pmin[leg] -= shift
+        if self._pmax[leg] > -_BIG:
+            self._pmax[leg] -= shift
         if self.hmin_cur[leg] < _BIG:
             self.hmin_cur[leg] -= shift
             self.hmax_cur[leg] -= shift
@@ -511,8 +519,8 @@ class MediaHub:
                 st.stats.duplicates += 1  # a copy of what already played (or is playing)
             else:
                 st.stats.late += 1
-                if delta < self.hmin_cur[leg]:
-                    self.hmin_cur[leg] = delta
+                if delta < self._pmin[leg]:
+                    self._pmin[leg] = delta
             return
         if delta + n > self.capacity - 4 * TICK:
             # too far ahead (a timestamp jump while playing): start again from this packet
@@ -529,10 +537,10 @@ class MediaHub:
         ):
             st.stats.duplicates += 1
             return
-        if delta < self.hmin_cur[leg]:
-            self.hmin_cur[leg] = delta
-        if delta > self.hmax_cur[leg]:
-            self.hmax_cur[leg] = delta
+        if delta < self._pmin[leg]:
+            self._pmin[leg] = delta
+        if delta > self._pmax[leg]:
+            self._pmax[leg] = delta
         self._pending.append((leg, ts, pkt.pt == 8, pkt.payload))
         self._pending_keys.add(key)
         if _signed32(ts + n - int(self.newest[leg])) > 0:
@@ -620,6 +628,11 @@ class MediaHub:
         with self._lock:
             if self._pending:
                 self._flush_pending()
+            if self._pmin.count(_BIG) != self.max_legs:
+                np.minimum(self.hmin_cur, np.array(self._pmin, np.int64), out=self.hmin_cur)
+                np.maximum(self.hmax_cur, np.array(self._pmax, np.int64), out=self.hmax_cur)
+                self._pmin = [_BIG] * self.max_legs
+                self._pmax = [-_BIG] * self.max_legs
             self._ticks += 1
             if self._ticks % self.window_ticks == 0:
                 self._rotate_windows()
@@ -658,6 +671,7 @@ class MediaHub:
             idx = (read[:, None] + i) & mask
             data = self.ring[r2, idx]
             ok = self.slot[r2, idx] == 1
+            ok_tick = ok  # what the next 80 samples held, for consuming them below
             whole = ok.all(axis=1)
             expand = ~empty & (deficit >= TICK // 4)
             stretch = ~empty & (deficit > 0) & ~expand
@@ -709,19 +723,30 @@ class MediaHub:
             if fill.size:
                 frame[fill] = self._conceal(rows[fill], frame[fill], ok[fill], period[fill], lost[fill])
             # consume what was played (or skipped) and move the playout point
-            span = np.arange(TICK + TICK // 2 + 1)
-            cmask = span[None, :] < adv[:, None]
-            cr = np.broadcast_to(r2, cmask.shape)[cmask]
-            cc = ((read[:, None] + span[None, :]) & mask)[cmask]
-            self.slot[cr, cc] = (self.slot[cr, cc] == 1) * 2
-            self.read_ts[rows] = read + adv
             moved = np.flatnonzero(adv != TICK)
+            plain = adv == TICK
+            if moved.size == 0:
+                self.slot[r2, (read[:, None] + i) & mask] = ok_tick * 2
+            else:
+                self.slot[r2[plain], ((read[plain][:, None] + i) & mask)] = ok_tick[plain] * 2
+                span = np.arange(TICK + TICK // 2 + 1)
+                mr = rows[moved][:, None]
+                cmask = span[None, :] < adv[moved][:, None]
+                cr = np.broadcast_to(mr, cmask.shape)[cmask]
+                cc = ((read[moved][:, None] + span[None, :]) & mask)[cmask]
+                self.slot[cr, cc] = (self.slot[cr, cc] == 1) * 2
+            self.read_ts[rows] = read + adv
             if moved.size:
                 self._shift_windows(rows[moved], adv[moved] - TICK)
                 d = adv[moved] - TICK
                 self.dropped[rows[moved]] += d.clip(0)
                 self.inserted[rows[moved]] += np.where(empty[moved], 0, (-d).clip(0))
-            self.hist[rows] = np.concatenate([self.hist[rows, TICK:], frame], axis=1)
+            if rows[-1] - rows[0] + 1 == rows.size:  # the usual case: a contiguous block of legs
+                block = slice(int(rows[0]), int(rows[-1]) + 1)
+                self.hist[block, :TICK] = self.hist[block, TICK:]
+                self.hist[block, TICK:] = frame
+            else:
+                self.hist[rows] = np.concatenate([self.hist[rows, TICK:], frame], axis=1)
             self.concealed[rows] += lost_now.sum(axis=1)
             self.underruns[rows] += empty
             self.dry_spells[rows] += empty & (self.held[rows] == 0)
