@@ -54,6 +54,9 @@ def _target(request: Request, peer: Peer, contact: str) -> Peer:
     return Peer("UDP", uri.host, uri.port or 5060)
 
 
+MD5_ONLY_AGENTS = ("baresip",)  # baresip 1.0 (libre): "Function not implemented" on any SHA-256 challenge
+
+
 class Registrar:
     def __init__(
         self,
@@ -71,6 +74,9 @@ class Registrar:
         self.max_expires = max_expires
         self.default_expires = default_expires
         self.bindings: dict[str, dict[str, Binding]] = {}
+        # User-Agents known to fail on a SHA-256 challenge even when an MD5 one follows (RFC 8760 2.4):
+        # they are challenged with MD5 alone whatever the extension's digest_algorithms say
+        self.md5_only_agents: tuple[str, ...] = MD5_ONLY_AGENTS
 
     def contacts(self, extension: str, now: float) -> list[Binding]:
         return [b for b in self.bindings.get(extension, {}).values() if b.expires_at > now]
@@ -127,6 +133,9 @@ class Registrar:
                 return make_response(request, 403, "Forbidden (locked out)", to_tag)
         resp = make_response(request, 401, "", to_tag)
         prefs = ext.digest_algorithms if ext is not None else None
+        agent = (request.headers.get("User-Agent") or "").lower()
+        if agent and any(name in agent for name in self.md5_only_agents):
+            prefs = ("MD5",)
         for value in self.auth.challenges(now, address, stale=result.stale, algorithms=prefs):
             resp.headers.add("WWW-Authenticate", value)
         return resp

@@ -137,3 +137,27 @@ def test_baresip_answers_call_from_the_box(tmp_path):
     assert abs(dominant_frequency(heard) - 400.0) < 10 and rms_dbfs(heard) > -30
     sent = decoded_by_baresip(tmp_path)[-8000:]
     assert abs(dominant_frequency(sent) - 1000.0) < 10
+
+
+def test_baresip_registers_on_an_extension_that_offers_sha256_first(tmp_path):
+    """RFC 8760 2.4 order (SHA-256 then MD5) makes baresip 1.0 fail ("Register: Function not implemented",
+    it gives up on the whole 401); the registrar therefore challenges User-Agents named in
+    registrar.MD5_ONLY_AGENTS with MD5 alone, whatever the extension's digest_algorithms say."""
+
+    async def main(agents):
+        directory = Directory.with_passwords(
+            "callbox", {"1001": "pw1001"}, digest_algorithms=("SHA-256", "MD5")
+        )
+        svc = SipService(directory, RealClock(), "127.0.0.1", 0, config=CoreConfig(qualify_interval=0))
+        svc.core.registrar.md5_only_agents = agents
+        seen = []
+        svc.line.on_registration = lambda ext, contact, registered: seen.append((ext, registered))
+        await svc.start()
+        out = await baresip(configure(tmp_path, svc.port, answer=False), 3)
+        await svc.stop()
+        return seen, out
+
+    seen, out = asyncio.run(main(()))  # RFC 8760 order offered to baresip as is
+    assert ("1001", True) not in seen and "Function not implemented" in out, out[-2000:]
+    seen, out = asyncio.run(main(("baresip",)))  # the box's default policy
+    assert ("1001", True) in seen and "200 OK" in out, out[-2000:]

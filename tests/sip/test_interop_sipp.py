@@ -243,3 +243,24 @@ def test_blind_transfer_by_refer():
         return transfers
 
     assert run(main()) == [("1001", "1002", None)]
+
+
+def test_sipp_36_cannot_answer_a_sha256_challenge_so_md5_goes_first():
+    """SIPp 3.6 reads only the first WWW-Authenticate and knows MD5/AKAv1-MD5 alone: with RFC 8760's order
+    (SHA-256 first) it gives up ("authentication must use MD5"); with MD5 first it registers. Extensions
+    used with SIPp keep digest_algorithms [MD5, SHA-256] (or the default MD5)."""
+
+    async def main(order):
+        directory = Directory.with_passwords("callbox", PASSWORDS, digest_algorithms=order)
+        svc = SipService(directory, RealClock(), "127.0.0.1", 0, config=CoreConfig(qualify_interval=0))
+        seen = []
+        svc.line.on_registration = lambda ext, contact, registered: seen.append((ext, registered))
+        await svc.start()
+        rc, err = await sipp(svc, "register.xml", "-s", "1001", "-au", "1001", "-ap", "pw1001")
+        await svc.stop()
+        return rc, err, seen
+
+    rc, err, seen = run(main(("SHA-256", "MD5")))
+    assert rc != 0 and "must use MD5" in err and ("1001", True) not in seen
+    rc, err, seen = run(main(("MD5", "SHA-256")))
+    assert rc == 0 and ("1001", True) in seen, err
