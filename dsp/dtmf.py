@@ -24,9 +24,14 @@ A window is *valid* for key (row r, column c) when, for the strongest row and co
   twist and purity tests.
 
 Speed: the sub-block DFT is phase-referenced to the start of the stream, so a window's DFT is the plain
-sum of three sub-block DFTs. Every channel gets a cheap gate each sub-block (necessary conditions of a
-valid window: both bins near the floor, enough of the energy in them); only the channels that pass it
-or hold a key (a few percent in speech) get the full tests and the key state machine, gathered by index.
+sum of three sub-block DFTs. Sub-block DFTs and energies live in a ring (8 sub-blocks, all channels), so
+nothing is allocated per call but a few small arrays. The front end (int16 -> float32, one BLAS product per
+sub-block, energies, window sums) runs on cache-sized slices of channels, and with it a cheap gate on every
+channel (necessary conditions of a valid window: both strongest bins near the floor, enough of the energy
+in them). Only the channels that pass it or hold a key (a few percent in speech) get the full tests and the
+key state machine: their windows are rebuilt from the ring, gathered by index, and their state is gathered
+once per call, stepped through the call's sub-blocks and written back once. When most channels need the
+full tests (every channel in a key), they run on all rows without gathering.
 
 A key is reported when K = 5 consecutive windows are valid for it with tone powers within 3 dB of each
 other: windows only partly covered by the tone at its edges fall outside that, so the test counts the
@@ -66,8 +71,10 @@ RUN_SPREAD = 0.5  # tone powers across the run within 3 dB
 HOLD_PURITY = 0.4  # lenient tests while the key is down
 HOLD_LEVEL_FACTOR = 0.1
 MAX_GAIN_CORRECTION = 2.0  # off-centre tones are boosted by at most this (covers +-1.5 % at 1633 Hz)
-CHUNK = 2048  # channels per cache-sized slice of the front end
-MAX_RUN = 32 * SUB  # samples per internal pass (a long input is cut, the grid is unchanged)
+CHUNK = 8192  # channels per cache-sized slice of the front end
+MAX_SUB = 4  # sub-blocks per internal pass (a long input is cut, the grid is unchanged)
+RING = 8  # sub-block spectra kept per channel: the last pass (<= MAX_SUB) and the 3 before it
+FULL = 0.5  # above this fraction of channels, the full tests run on all rows (no gather)
 
 _FREQS = np.array(DTMF_ROWS + DTMF_COLS, dtype=np.float64)
 _OMEGA = 2.0 * math.pi * _FREQS / SAMPLE_RATE
@@ -105,31 +112,31 @@ class DtmfDetector:
             raise ValueError(f"channels must be a positive integer, got {channels!r}")
         self.channels = int(channels)
         c = self.channels
-        self._blocks = SubBlocks(c, SUB, MAX_RUN)  # partial sub-block carried between calls
+        self._blocks = SubBlocks(c, SUB, MAX_SUB * SUB)  # partial sub-block carried between calls
         self._subblocks = 0  # sub-blocks processed so far (global grid)
         self._origin = np.zeros(c, dtype=np.int64)  # global sample index where each channel (re)started
-        # DFTs of the last three sub-blocks (oldest first; (16, channels): real parts of the 8 bins, then
-        # imaginary parts) and energies of the last two ((channels,)): views into earlier spectra, no copies.
-        self._hx = [np.zeros((16, c), dtype=np.float32) for _ in range(3)]
-        self._y_last = np.zeros((16, c), dtype=np.float32)  # sum of _hx: the last window's DFT
-        self._he = [np.zeros(c, dtype=np.float32) for _ in range(2)]
+        # ring of sub-block DFTs (slot = sub-block index % RING; 16 rows: real parts of the 8 bins, then
+        # imaginary parts) and of sub-block energies, for all channels
+        self._spec = np.zeros((RING, 16, c), dtype=np.float32)
+        self._energy = np.zeros((RING, c), dtype=np.float32)
         self._run_key = np.full((RUN, c), -1, dtype=np.int8)  # ring of the last RUN windows' keys
         self._run_low = np.zeros((RUN, c), dtype=np.float32)
         self._run_high = np.zeros((RUN, c), dtype=np.float32)
         self._down = np.full(c, -1, dtype=np.int8)  # key currently held, -1 none
         self._misses = np.zeros(c, dtype=np.int8)
-        # scratch buffers reused every sub-block (fresh large arrays cost page faults)
-        self._sq = np.empty((16, c), dtype=np.float32)
-        self._rm = np.empty(c, dtype=np.float32)
-        self._cm = np.empty(c, dtype=np.float32)
-        self._tmp = np.empty(c, dtype=np.float32)
+        # scratch reused every pass (fresh arrays cost page faults and allocator time)
+        w = min(c, CHUNK)
+        self._y = np.empty((16, w), dtype=np.float32)
+        self._sq = np.empty((16, w), dtype=np.float32)
+        self._p = np.empty((8, w), dtype=np.float32)
+        self._mx = np.empty((2, w), dtype=np.float32)
+        self._ew = np.empty(w, dtype=np.float32)
+        self._t1 = np.empty(w, dtype=np.float32)
+        self._t2 = np.empty(w, dtype=np.float32)
+        self._g1 = np.empty(w, dtype=bool)
+        self._g2 = np.empty(w, dtype=bool)
         self._gate = np.empty(c, dtype=bool)
-        self._gate2 = np.empty(c, dtype=bool)
-        self._gate3 = np.empty(c, dtype=bool)
-        # spectra buffers, reused round-robin for the usual block size (history views reach 3 sub-blocks back)
-        self._pool: list[tuple[np.ndarray, np.ndarray]] = []
-        self._pool_nsub = 0
-        self._pool_next = 0
+        self._all = np.arange(c)
 
     # ------------------------------------------------------------------ public
     def reset(self, channel: int) -> None:
@@ -139,147 +146,110 @@ class DtmfDetector:
         ch = int(channel)
         self._blocks.clear(ch)
         self._origin[ch] = self._subblocks * SUB + self._blocks.fill
-        for h in self._hx:
-            h[:, ch] = 0
-        self._y_last[:, ch] = 0
-        for h in self._he:
-            h[ch] = 0
+        self._spec[:, :, ch] = 0
+        self._energy[:, ch] = 0
         self._run_key[:, ch] = -1
         self._down[ch] = -1
         self._misses[ch] = 0
 
     def process(self, block: npt.ArrayLike) -> list[Event]:
         """Feed (channels, n) int16 samples, n >= 1; returns the key presses that began and were confirmed."""
-        return self._blocks.feed(self._check(block), self._run)
+        return self._blocks.feed(check_block(block, self.channels), self._run)
 
     # ----------------------------------------------------------------- private
-    def _check(self, block: npt.ArrayLike) -> np.ndarray:
-        return check_block(block, self.channels)
-
     def _run(self, x: np.ndarray) -> list[Event]:
+        """Whole sub-blocks (at most MAX_SUB) of all channels: front end and gate on every channel, in
+        cache-sized slices; then the full tests and key state on the channels that passed or hold a key."""
         c, n = x.shape
         nsub = n // SUB
-        mats = [_matrix(self._subblocks + k) for k in range(nsub)]
-        spec, energy = self._buffers(nsub)
-        # int16 -> float32, DFT by BLAS and energy, one cache-sized slice of channels at a time
-        for i in range(0, c, CHUNK):
-            xf = x[i : i + CHUNK].astype(np.float32)
-            for k in range(nsub):
-                seg = xf[:, k * SUB : (k + 1) * SUB]
-                np.matmul(mats[k], seg.T, out=spec[k, :, i : i + CHUNK])
-            flat = xf.reshape(-1, SUB)  # contiguous rows: einsum is 4x faster than on strided columns
-            energy[:, i : i + CHUNK] = np.einsum("ij,ij->i", flat, flat).reshape(-1, nsub).T
-        return self._block(spec, energy)
-
-    def _buffers(self, nsub: int) -> tuple[np.ndarray, np.ndarray]:
-        if nsub > 4:  # an unusually long block: plain fresh arrays
-            return (
-                np.empty((nsub, 16, self.channels), dtype=np.float32),
-                np.empty((nsub, self.channels), dtype=np.float32),
-            )
-        if nsub != self._pool_nsub:
-            self._pool = [
-                (np.empty((nsub, 16, self.channels), np.float32), np.empty((nsub, self.channels), np.float32))
-                for _ in range(4)
-            ]
-            self._pool_nsub = nsub
-            self._pool_next = 0
-        # History keeps views of the last 3 sub-blocks; 4 buffers in rotation never overwrite one in use.
-        # If the previous call used another size, its buffers stay alive through the views themselves.
-        buf = self._pool[self._pool_next]
-        self._pool_next = (self._pool_next + 1) % 4
-        return buf
-
-    def _block(self, spec: np.ndarray, energy: np.ndarray) -> list[Event]:
-        """All sub-blocks of one call: cheap gate on every channel, full tests on the few that pass."""
-        nsub = spec.shape[0]
-        h3, h2, h1 = self._hx
-        e2, e1 = self._he
-        hist = [h3, h2, h1] + [spec[k] for k in range(nsub)]
-        ehist = [e2, e1] + [energy[k] for k in range(nsub)]
-        sq, tmp, rm, cm, g2 = self._sq, self._tmp, self._rm, self._cm, self._gate2
-        gate = np.greater_equal(self._down, 0, out=self._gate)  # held keys are always examined
-        ys, ews = [], []
-        for k in range(nsub):
-            y = hist[k + 1] + hist[k + 2]
-            y += hist[k + 3]  # DFT over the 120 samples ending with sub-block k (planar, absolute phase)
-            ew = ehist[k] + ehist[k + 1]
-            ew += ehist[k + 2]
-            np.multiply(y, y, out=sq)
-            p = sq[:8] + sq[8:]
-            np.maximum(p[0], p[1], out=rm)
-            np.maximum(p[2], p[3], out=tmp)
-            np.maximum(rm, tmp, out=rm)
-            np.maximum(p[4], p[5], out=cm)
-            np.maximum(p[6], p[7], out=tmp)
-            np.maximum(cm, tmp, out=cm)
-            # necessary conditions of a valid window: both tones near the floor, enough of the energy
-            np.add(rm, cm, out=tmp)
-            np.minimum(rm, cm, out=rm)
-            np.greater_equal(rm, _GATE_POWER, out=g2)
-            np.multiply(ew, _GATE_PURITY, out=cm)
-            np.greater_equal(tmp, cm, out=self._gate3)
-            g2 &= self._gate3
-            gate |= g2
-            ys.append(y)
-            ews.append(ew)
         sub0 = self._subblocks
+        slots = [(sub0 + k) % RING for k in range(-3, nsub)]  # slots[j]: sub-block sub0 - 3 + j
+        mats = [_matrix(sub0 + k) for k in range(nsub)]
+        spec, energy = self._spec, self._energy
+        gate = np.greater_equal(self._down, 0, out=self._gate)  # held keys are always examined
+        for i in range(0, c, CHUNK):
+            j = min(c, i + CHUNK)
+            w = j - i
+            xf = x[i:j].astype(np.float32)
+            en = np.einsum("ij,ij->i", flat := xf.reshape(-1, SUB), flat).reshape(w, nsub)
+            for k in range(nsub):
+                np.matmul(mats[k], xf[:, k * SUB : (k + 1) * SUB].T, out=spec[slots[k + 3], :, i:j])
+                energy[slots[k + 3], i:j] = en[:, k]
+            y, sq, p, mx = self._y[:, :w], self._sq[:, :w], self._p[:, :w], self._mx[:, :w]
+            ew, t1, t2, g1, g2 = self._ew[:w], self._t1[:w], self._t2[:w], self._g1[:w], self._g2[:w]
+            for k in range(nsub):
+                a, b, d = slots[k + 1], slots[k + 2], slots[k + 3]
+                # DFT over the 120 samples ending with sub-block k (absolute phase): sum of three
+                np.add(spec[a, :, i:j], spec[b, :, i:j], out=y)
+                y += spec[d, :, i:j]
+                np.add(energy[a, i:j], energy[b, i:j], out=ew)
+                ew += energy[d, i:j]
+                np.multiply(y, y, out=sq)
+                np.add(sq[:8], sq[8:], out=p)
+                np.max(p.reshape(2, 4, w), axis=1, out=mx)  # strongest row bin, strongest column bin
+                # necessary conditions of a valid window: both tones near the floor, enough of the energy
+                np.add(mx[0], mx[1], out=t1)
+                np.minimum(mx[0], mx[1], out=t2)
+                np.greater_equal(t2, _GATE_POWER, out=g1)
+                np.multiply(ew, _GATE_PURITY, out=t2)
+                np.greater_equal(t1, t2, out=g2)
+                g1 &= g2
+                gate[i:j] |= g1
         self._subblocks += nsub
-        y_last = self._y_last  # window ending one sub-block before this call
-        self._y_last = ys[-1]
-        self._hx = hist[-3:]  # history moves on: references, not copies
-        self._he = ehist[-2:]
         idx = np.flatnonzero(gate)
         if idx.size == 0:
-            for k in range(nsub):
+            for k in range(min(nsub, RUN)):
                 self._run_key[(sub0 + k) % RUN] = -1
             return []
-        m = idx.size
-        y_sub = np.empty((nsub, 16, m), dtype=np.float32)
-        prev = np.empty((nsub, 16, m), dtype=np.float32)
-        np.take(y_last, idx, axis=1, out=prev[0])
-        for k in range(nsub):
-            np.take(ys[k], idx, axis=1, out=y_sub[k])
-        prev[1:] = y_sub[:-1]
-        sq_sub = y_sub * y_sub
-        p_sub = sq_sub[:, :8] + sq_sub[:, 8:]
-        ew_sub = np.stack([np.take(ew, idx) for ew in ews])
-        return self._decide(idx, y_sub, prev, p_sub, ew_sub, sub0)
+        return self._decide(idx, slots, nsub, sub0)
 
-    def _decide(
-        self,
-        idx: np.ndarray,
-        y: np.ndarray,
-        prev: np.ndarray,
-        p: np.ndarray,
-        ew: np.ndarray,
-        sub0: int,
-    ) -> list[Event]:
+    def _decide(self, idx: np.ndarray, slots: list[int], nsub: int, sub0: int) -> list[Event]:
         """Full tests and key state, sub-block after sub-block, for the channels `idx` that passed the gate
-        in this call or hold a key. y, prev: (nsub, 16, m) window DFTs now and one sub-block earlier;
-        p: (nsub, 8, m) bin powers; ew: (nsub, m) window energies."""
+        in this pass or hold a key (all channels, without gathering, when most of them do)."""
+        m = idx.size
+        full = m > FULL * self.channels
+        sel: slice | np.ndarray = slice(None) if full else idx
+        if full:
+            idx = self._all
+            m = idx.size
+        spec, energy = self._spec, self._energy
+        h = [spec[s] if full else np.take(spec[s], idx, axis=1) for s in slots]
+        e = [energy[s] if full else np.take(energy[s], idx) for s in slots]
+        # windows ending one sub-block before this pass (prev of the first) through the last
+        win = np.empty((nsub + 1, 16, m), dtype=np.float32)
+        ew = np.empty((nsub, m), dtype=np.float32)
+        for k in range(nsub + 1):
+            np.add(h[k], h[k + 1], out=win[k])
+            win[k] += h[k + 2]
+        for k in range(nsub):
+            np.add(e[k + 1], e[k + 2], out=ew[k])
+            ew[k] += e[k + 3]
+        y = win[1:]
+        sq = y * y
+        p = sq[:, :8] + sq[:, 8:]  # (nsub, 8, m) bin powers
         r = np.argmax(p[:, :4], axis=1)  # (nsub, m)
         col = np.argmax(p[:, 4:], axis=1) + 4
+        flat = win.reshape(-1)
+        base = (np.arange(nsub)[:, None] * (16 * m)) + np.arange(m)[None, :]  # win[k, 0, j] of prev
 
-        def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return np.take_along_axis(a, b[:, None, :], axis=1)[:, 0, :]
-
-        def phase_advance(b: np.ndarray) -> np.ndarray:
-            a_re, a_im = pick(y, b), pick(y, b + 8)
-            b_re, b_im = pick(prev, b), pick(prev, b + 8)
+        def phase_and_power(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            at = base + b * m
+            b_re, b_im = flat[at], flat[at + 8 * m]  # previous window
+            a_re, a_im = flat[at + 16 * m], flat[at + 24 * m]  # this window
             # angle of y * conj(prev): the tone's offset from nominal, in radians per sub-block
-            return np.abs(np.arctan2(a_im * b_re - a_re * b_im, a_re * b_re + a_im * b_im))
+            ph = np.abs(np.arctan2(a_im * b_re - a_re * b_im, a_re * b_re + a_im * b_im))
+            return ph, a_re * a_re + a_im * a_im
 
-        phr = phase_advance(r)
-        phc = phase_advance(col)
+        phr, pr_raw = phase_and_power(r)
+        phc, pc_raw = phase_and_power(col)
         # undo the window's attenuation of an off-centre tone: sinc(offset * pi * L / fs), bounded
         ar = np.float32(WIN / 2.0) * phr
         ac = np.float32(WIN / 2.0) * phc
         gr = np.sin(ar) / np.maximum(ar, 1e-6)
         gc = np.sin(ac) / np.maximum(ac, 1e-6)
         floor = 1.0 / MAX_GAIN_CORRECTION
-        pr_all = pick(p, r) / np.maximum(gr * gr, floor)
-        pc_all = pick(p, col) / np.maximum(gc * gc, floor)
+        pr_all = pr_raw / np.maximum(gr * gr, floor)
+        pc_all = pc_raw / np.maximum(gc * gc, floor)
         purity_all = (2.0 / WIN_LEN) * (pr_all + pc_all) / np.maximum(ew, 1.0)
         key_all = (r * 4 + (col - 4)).astype(np.int8)
         valid_all = (
@@ -291,72 +261,81 @@ class DtmfDetector:
             & (phr <= _MAX_PHASE[r])
             & (phc <= _MAX_PHASE[col])
         )
+        # key state of these channels, gathered once, stepped through the sub-blocks, written back once
+        down = self._down[sel].copy()
+        misses = self._misses[sel].copy()
+        run_key = self._run_key[:, sel].copy()
+        run_low = self._run_low[:, sel].copy()
+        run_high = self._run_high[:, sel].copy()
         events: list[Event] = []
-        for k in range(y.shape[0]):
-            events += self._advance(
-                idx, key_all[k], valid_all[k], pr_all[k], pc_all[k], purity_all[k], (sub0 + k) % RUN, sub0 + k
+        for k in range(nsub):
+            slot = (sub0 + k) % RUN
+            key, valid, pr, pc = key_all[k], valid_all[k], pr_all[k], pc_all[k]
+            newest = np.where(valid, key, -1).astype(np.int8)
+            run_key[slot] = newest
+            run_low[slot] = pr
+            run_high[slot] = pc
+            # key held: keep it while windows show it (lenient), release after RELEASE misses
+            held = down >= 0
+            holding = (
+                (key == down)
+                & (purity_all[k] >= HOLD_PURITY)
+                & (pr >= _MIN_POWER * HOLD_LEVEL_FACTOR)
+                & (pc >= _MIN_POWER * HOLD_LEVEL_FACTOR)
             )
+            misses = np.where(held & ~holding, misses + 1, 0).astype(np.int8)
+            released = held & (misses >= RELEASE)
+            down[released] = -1
+            misses[released] = 0
+            # new key press: RUN valid windows, same key, steady power
+            cand = np.flatnonzero((down < 0) & (newest >= 0))
+            if cand.size:
+                events += self._press(
+                    cand, idx, newest, run_key, run_low, run_high, down, misses, slot, sub0 + k
+                )
+        for k in range(min(nsub, RUN)):
+            self._run_key[(sub0 + k) % RUN] = -1  # channels not examined: no valid window
+        self._run_key[:, sel] = run_key
+        self._run_low[:, sel] = run_low
+        self._run_high[:, sel] = run_high
+        self._down[sel] = down
+        self._misses[sel] = misses
         return events
 
-    def _advance(
+    def _press(
         self,
+        cand: np.ndarray,
         idx: np.ndarray,
-        key: np.ndarray,
-        valid: np.ndarray,
-        pr: np.ndarray,
-        pc: np.ndarray,
-        purity: np.ndarray,
+        newest: np.ndarray,
+        run_key: np.ndarray,
+        run_low: np.ndarray,
+        run_high: np.ndarray,
+        down: np.ndarray,
+        misses: np.ndarray,
         slot: int,
         sub_index: int,
     ) -> list[Event]:
-        """One sub-block of key state for channels idx, given their window's tests."""
-        self._run_key[slot] = -1
-        self._run_key[slot, idx] = np.where(valid, key, -1)
-        self._run_low[slot, idx] = pr
-        self._run_high[slot, idx] = pc
-
-        # key held: keep it while windows show it (lenient), release after RELEASE misses
-        down = self._down[idx]
-        held = down >= 0
-        holding = (
-            (key == down)
-            & (purity >= HOLD_PURITY)
-            & (pr >= _MIN_POWER * HOLD_LEVEL_FACTOR)
-            & (pc >= _MIN_POWER * HOLD_LEVEL_FACTOR)
-        )
-        misses = np.where(held & ~holding, self._misses[idx] + 1, 0).astype(np.int8)
-        released = held & (misses >= RELEASE)
-        down[released] = -1
-        misses[released] = 0
-        self._misses[idx] = misses
-        self._down[idx] = down
-
-        # new key press: RUN valid windows, same key, steady power
-        newest = np.where(valid, key, -1)
-        cand = np.flatnonzero((down < 0) & (newest >= 0))
-        if cand.size == 0:
-            return []
-        ch = idx[cand]
-        keys = self._run_key[:, ch]
-        same = np.all(keys == newest[cand], axis=0)
-        lo = self._run_low[:, ch]
-        hi = self._run_high[:, ch]
+        """Key presses confirmed at sub-block `sub_index` among candidates `cand` (positions in idx)."""
+        same = np.all(run_key[:, cand] == newest[cand], axis=0)
+        lo = run_low[:, cand]
+        hi = run_high[:, cand]
         steady = (lo.min(axis=0) >= RUN_SPREAD * lo.max(axis=0)) & (
             hi.min(axis=0) >= RUN_SPREAD * hi.max(axis=0)
         )
         ok = same & steady
         if not ok.any():
             return []
-        ch = ch[ok]
+        pos = cand[ok]
         lo = lo[:, ok]
         hi = hi[:, ok]
-        k = newest[cand[ok]]
+        k = newest[pos]
         first = (slot + 1) % RUN  # oldest window of the run
         cover = np.sqrt(np.minimum(1.0, 0.5 * (lo[first] / lo.max(axis=0) + hi[first] / hi.max(axis=0))))
         window_start = (sub_index - (RUN - 1) - (WIN - 1)) * SUB
         onset = window_start + np.round((1.0 - cover) * WIN_LEN).astype(np.int64)
-        self._down[ch] = k
-        self._misses[ch] = 0
+        down[pos] = k
+        misses[pos] = 0
+        ch = idx[pos]
         onset = np.maximum(onset - self._origin[ch], 0)
         return [
             Event(channel=c, kind="dtmf", value=DTMF_KEYS[kk], sample=at)
