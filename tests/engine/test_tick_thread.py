@@ -108,3 +108,36 @@ def test_echo_bank_back_from_idle_keeps_its_phase() -> None:
     for b in (0, 1):
         want = (eng.sample_count + (b % pool.phases) * pool.tick) % pool.block
         assert pool.fed[b] % pool.block == want
+
+
+def test_control_loop_steps_in_the_tick_idle_time() -> None:
+    import threading
+
+    from board.clock import RealClock
+    from firmware.calls.runtime import ControlLoop
+
+    eng = MediaEngine(SyntheticPort(16), tick_ms=10)
+    clock = RealClock()
+    at: list[int] = []
+
+    class Mgr:  # what ControlLoop uses of the call manager
+        engine = eng
+
+        def pump(self) -> int:
+            at.append(eng.tick_count)
+            return 0
+
+    loop = ControlLoop(Mgr(), clock)  # type: ignore[arg-type]
+    stop = threading.Event()
+    eng.start_thread(clock)
+    worker = threading.Thread(target=loop.run, args=(stop,))
+    worker.start()
+    try:
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        worker.join()
+        eng.stop()
+    # one step per tick (not every 5 ms), each after a different tick
+    assert 10 <= len(at) <= eng.stats.ticks + 2
+    assert len(set(at)) >= len(at) - 2
