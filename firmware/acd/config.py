@@ -21,6 +21,10 @@ A queues file looks like this (every key but `queues` and a queue's `members` ha
         service_level: 20              # seconds, for the SL figures
         sticky_days: 7                 # offer the last agent a caller spoke to within 7 days (0 = off)
         weight: 0                      # higher-weight queues get shared agents first
+        callback_attempts: 3           # a callback the customer does not answer is tried 3 times in all,
+        callback_retry: 120            # 120 s apart, each ringing the customer 30 s,
+        callback_ring: 30
+        callback_permission: local     # within this outbound class (default: the dialplan's default)
 
 The same settings sit in the dialplan's `queues:` entries, beside the call-control ones (see
 `acd_config_from_dialplan`): there `agents` names the members, `ring_seconds` the ring timeout and
@@ -71,6 +75,10 @@ class QueueConfig:
     sticky_wait: float = 30.0  # how long a caller who asked for their last agent waits for that agent
     weight: int = 0
     voicemail: str = ""
+    callback_attempts: int = 3  # customer not answering / busy: try this many times in all, then give up
+    callback_retry: float = 120.0  # seconds between attempts (the callback keeps its place meanwhile)
+    callback_ring: float = 30.0  # ring the customer this long
+    callback_permission: str = ""  # outbound class a callback may dial ("" = the dialplan's default)
 
     @property
     def overflow_kind(self) -> str:
@@ -157,6 +165,10 @@ QUEUE_SCHEMA: dict[str, Any] = {
         "sticky_wait": _NUMBER,
         "weight": {"type": "integer"},
         "voicemail": {"type": ["string", "integer"]},
+        "callback_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+        "callback_retry": _NUMBER,
+        "callback_ring": {"type": "number", "minimum": 5, "maximum": 300},
+        "callback_permission": {"enum": ["internal", "local", "long_distance", "international"]},
     },
 }
 SCHEMA: dict[str, Any] = {

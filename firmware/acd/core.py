@@ -28,8 +28,6 @@ from firmware.acd.config import AcdConfig, QueueConfig
 from firmware.acd.queuelog import QueueLog, QueueLogEntry
 
 STICKY_ANSWER_TIMEOUT = 10.0  # a caller who says nothing to the sticky-agent offer is routed normally
-CALLBACK_ATTEMPTS = 3
-CALLBACK_RETRY = 120.0
 
 
 class AgentState(StrEnum):
@@ -69,7 +67,8 @@ class StopRing:
 
 @dataclass(frozen=True)
 class Connect:
-    """The agent answered: bridge them (for a callback, dial `callback_number` and bridge)."""
+    """The agent answered: bridge them. For a callback: dial `callback_number` and bridge it with the agent,
+    then tell the ACD `callback_answered` (or `callback_failed`: no answer, busy, refused)."""
 
     callid: str
     agent: str
@@ -126,6 +125,9 @@ class AgentPaused:
     reason: str
 
 
+# Events that end a queue call for its agent (restart reads the agent's last call end from them).
+COMPLETIONS = ("COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER")
+
 Action = Ring | StopRing | Connect | Announce | OfferOptions | StickyOffer | Moved | Leave | AgentPaused
 
 
@@ -169,7 +171,7 @@ class Caller:
     entered: float  # when it joined this queue (kept across a callback: the caller keeps their place)
     seq: int
     orig_position: int
-    state: str = "waiting"  # waiting | ringing | connected
+    state: str = "waiting"  # waiting | ringing | dialing (a callback: agent up, customer ringing) | connected
     ringing: dict[str, float] = field(default_factory=dict)  # agent -> ring start
     ring_deadline: float = 0.0
     retry_after: dict[str, float] = field(default_factory=dict)  # agent -> not before
@@ -181,6 +183,7 @@ class Caller:
     sticky_until: float = 0.0
     callback: bool = False
     callback_attempts: int = 0
+    agent_ring_time: float = 0.0  # a callback: how long the agent's phone rang before they answered
     not_before: float = 0.0
     max_wait_at: float = float("inf")
     agent: str | None = None
@@ -506,7 +509,7 @@ class Acd:
                 "voicemail",
                 f"voicemail:{queue.config.voicemail or queue.config.name}",
             )
-        if queue.config.offer_frequency and digit == "2":
+        if queue.config.offer_frequency and digit == "2" and caller.number:  # no number: nobody to call
             actions = self._exit_with_key(caller, queue, "2", now, "callback", "callback", keep_place=True)
             return actions
         return []
@@ -593,28 +596,45 @@ class Acd:
         return self._complete(caller, self._queue(caller.queue), now, "COMPLETEAGENT")
 
     @_one_transaction
-    def transfer(self, callid: str, extension: str, now: float, context: str = "callbox") -> list[Action]:
-        """The agent transferred the caller away: the queue call ends for the agent."""
+    def transfer(
+        self, callid: str, target: str, now: float, context: str = "callbox", attended: bool = False
+    ) -> list[Action]:
+        """The agent transferred the caller away: the queue call ends for the agent. Logged as Asterisk 12+
+        does: BLINDTRANSFER(extension|context|holdtime|calltime|origposition), or for an attended transfer
+        ATTENDEDTRANSFER(BRIDGE|target|holdtime|calltime|origposition)."""
         caller = self._caller(callid)
         if caller is None or caller.state != "connected":
             return []
         queue = self._queue(caller.queue)
+        channel = self._agent(caller.agent or "").channel
+        self._end_hold(caller, channel, now)
+        event, first, second = (
+            ("ATTENDEDTRANSFER", "BRIDGE", target) if attended else ("BLINDTRANSFER", target, context)
+        )
         self.log.write(
             now,
             callid,
             queue.config.name,
-            self._agent(caller.agent or "").channel,
-            "TRANSFER",
-            extension,
-            context,
+            channel,
+            event,
+            first,
+            second,
             int(caller.hold_time),
-            int(now - caller.connected_at),
+            round(now - caller.connected_at),
             caller.orig_position,
         )
         return self._release_agent_after_call(caller, queue, now)
 
+    def _end_hold(self, caller: Caller, channel: str, now: float) -> None:
+        if caller.on_hold_since is not None:
+            held = now - caller.on_hold_since
+            caller.on_hold_total += held
+            caller.on_hold_since = None
+            self.log.write(now, caller.callid, caller.queue, channel, "UNHOLD", int(round(held)))
+
     def _complete(self, caller: Caller, queue: QueueState, now: float, event: str) -> list[Action]:
         agent = self._agent(caller.agent or "")
+        self._end_hold(caller, agent.channel, now)
         self.log.write(
             now,
             caller.callid,
@@ -622,28 +642,30 @@ class Acd:
             agent.channel,
             event,
             int(caller.hold_time),
-            int(now - caller.connected_at),
+            round(now - caller.connected_at),
             caller.orig_position,
         )
         return self._release_agent_after_call(caller, queue, now)
 
-    def hold(self, callid: str, now: float) -> None:
-        """The agent put the caller on hold (counted in AHT)."""
+    @_one_transaction
+    def hold(self, callid: str, now: float) -> list[Action]:
+        """The agent put the caller on hold (counted in AHT as hold): HOLD, and UNHOLD(duration) after."""
         caller = self._caller(callid)
         if caller is not None and caller.state == "connected" and caller.on_hold_since is None:
             caller.on_hold_since = now
+            self.log.write(now, callid, caller.queue, self._agent(caller.agent or "").channel, "HOLD")
+        return []
 
-    def unhold(self, callid: str, now: float) -> None:
+    @_one_transaction
+    def unhold(self, callid: str, now: float) -> list[Action]:
         caller = self._caller(callid)
-        if caller is not None and caller.on_hold_since is not None:
-            caller.on_hold_total += now - caller.on_hold_since
-            caller.on_hold_since = None
+        if caller is not None and caller.state == "connected":
+            self._end_hold(caller, self._agent(caller.agent or "").channel, now)
+        return []
 
     def _release_agent_after_call(self, caller: Caller, queue: QueueState, now: float) -> list[Action]:
         agent = self._agent(caller.agent or "")
         del self.callers[caller.callid]
-        if caller.on_hold_since is not None:
-            caller.on_hold_total += now - caller.on_hold_since
         self.log.execute(
             "INSERT OR REPLACE INTO acd_calls"
             "(callid, queue, agent, number, entered, connected, ended, hold, wrapup)"
@@ -693,37 +715,62 @@ class Acd:
             self._agent_idle(self._agent(other), now)
         caller.ringing.clear()
         queue.remove(caller)
-        caller.state = "connected"
         caller.agent = agent_name
-        caller.connected_at = now
-        caller.hold_time = now - caller.entered
-        queue.avg_holdtime = (3 * queue.avg_holdtime + caller.hold_time) / 4  # app_queue's recalc_holdtime
-        queue.answered += 1
         agent.activity = Activity.ON_CALL
         agent.callid = callid
         agent.missed_in_row = 0
+        if caller.callback:  # the agent is up: now the customer is dialled (CONNECT once they answer)
+            caller.state = "dialing"
+            caller.agent_ring_time = now - ring_started
+            self._state_changed(agent, now)
+            return actions + [Connect(callid, agent_name, caller.number)] + self.tick(now)
+        caller.state = "connected"
+        caller.connected_at = now
+        caller.hold_time = now - caller.entered
+        queue.avg_holdtime = (3 * queue.avg_holdtime + caller.hold_time) / 4  # app_queue's recalc_holdtime
+        self._connected(caller, queue, agent, now, f"{callid}-{agent_name}", now - ring_started)
+        self._state_changed(agent, now)
+        return actions + [Connect(callid, agent_name)] + self.tick(now)
+
+    def _connected(
+        self, caller: Caller, queue: QueueState, agent: Agent, now: float, bridged: str, ring_time: float
+    ) -> None:
+        queue.answered += 1
         agent.calls_taken[queue.config.name] = agent.calls_taken.get(queue.config.name, 0) + 1
         self.log.write(
             now,
-            callid,
+            caller.callid,
             queue.config.name,
             agent.channel,
             "CONNECT",
             int(caller.hold_time),
-            f"{callid}-{agent_name}",
-            int(now - ring_started),
+            bridged,
+            int(ring_time),
         )
         if caller.number:
             self.log.execute(
                 "INSERT OR REPLACE INTO acd_last_agent(number, agent, time) VALUES (?,?,?)",
-                (caller.number, agent_name, now),
+                (caller.number, agent.name, now),
             )
-        self._state_changed(agent, now)
-        return (
-            actions
-            + [Connect(callid, agent_name, caller.number if caller.callback else None)]
-            + self.tick(now)
+
+    @_one_transaction
+    def callback_answered(self, callid: str, now: float, bridged: str = "") -> list[Action]:
+        """The customer answered the call back: agent and customer are bridged. CONNECT's holdtime is the
+        time since the caller first queued (they kept their place); `bridged` is the uniqueid of the call
+        that carries the callback (its CDR), so the queue log and the CDR point at each other."""
+        caller = self._caller(callid)
+        if caller is None or caller.state != "dialing" or not caller.callback:
+            return []
+        queue = self._queue(caller.queue)
+        agent = self._agent(caller.agent or "")
+        caller.state = "connected"
+        caller.connected_at = now
+        caller.hold_time = now - caller.entered
+        queue.avg_holdtime = (3 * queue.avg_holdtime + caller.hold_time) / 4
+        self._connected(
+            caller, queue, agent, now, bridged or f"{callid}-{agent.name}", caller.agent_ring_time
         )
+        return self.tick(now)
 
     @_one_transaction
     def declined(self, callid: str, agent_name: str, now: float) -> list[Action]:
@@ -734,35 +781,52 @@ class Acd:
         return self._ring_no_answer(caller, self._agent(agent_name), now)
 
     @_one_transaction
-    def callback_failed(self, callid: str, now: float) -> list[Action]:
-        """The call back to the customer was not answered: try again later, a few times."""
+    def callback_failed(
+        self, callid: str, now: float, reason: str = "noanswer", final: bool = False
+    ) -> list[Action]:
+        """The call back to the customer failed (no answer, busy, congestion, not permitted, the agent hung
+        up first): CALLBACKFAILED(number|attempt|reason). The agent is free again; the callback waits
+        `callback_retry` seconds (keeping its place) and is tried again, `callback_attempts` times in all
+        (`final`: no retry, e.g. a number the box may not dial). Then it gives up: EXITWITHTIMEOUT."""
         caller = self._caller(callid)
-        if caller is None or caller.state != "connected" or not caller.callback:
+        if caller is None or caller.state != "dialing" or not caller.callback:
             return []
         queue = self._queue(caller.queue)
+        config = queue.config
         agent = self._agent(caller.agent or "")
+        caller.callback_attempts += 1
+        self.log.write(
+            now,
+            callid,
+            config.name,
+            agent.channel,
+            "CALLBACKFAILED",
+            caller.number,
+            caller.callback_attempts,
+            reason,
+        )
         agent.activity, agent.callid = Activity.IDLE, None
         self._state_changed(agent, now)
-        caller.callback_attempts += 1
         caller.agent = None
-        if caller.callback_attempts >= CALLBACK_ATTEMPTS:
+        if final or caller.callback_attempts >= config.callback_attempts:
             self.log.write(
                 now,
                 callid,
-                queue.config.name,
+                config.name,
                 "NONE",
-                "ABANDON",
+                "EXITWITHTIMEOUT",
                 1,
                 caller.orig_position,
                 int(now - caller.entered),
             )
             del self.callers[callid]
-            return self.tick(now)
+            return (self._finish_logout(agent, now) if agent.logout_after_call else []) + self.tick(now)
         caller.state = "waiting"
-        caller.not_before = now + CALLBACK_RETRY
+        caller.retry_after.clear()
+        caller.not_before = now + config.callback_retry
         self._at(caller.not_before, "route", callid)
         queue.insert(caller)
-        return self.tick(now)
+        return (self._finish_logout(agent, now) if agent.logout_after_call else []) + self.tick(now)
 
     def _agent_idle(self, agent: Agent, now: float) -> None:
         agent.activity = Activity.IDLE
@@ -915,10 +979,12 @@ class Acd:
             caller.orig_position,
             int(now - caller.entered),
         )
-        if config.overflow_kind == "callback":
+        if config.overflow_kind == "callback" and caller.number:
             callid = caller.callid
             return [Leave(callid, "callback", "callback", self._make_callback(caller, now))]
         self._forget(caller, queue)
+        if config.overflow_kind == "callback":  # a caller without a number cannot be called back
+            return [Leave(caller.callid, "timeout", "hangup")]
         if config.overflow_kind == "queue" and config.overflow_target in self.queues:
             target = self.queues[config.overflow_target]
             moved = Caller(
@@ -1093,7 +1159,7 @@ class Acd:
                 agent.paused, agent.pause_reason = True, entry.field("reason")
             elif entry.event == "UNPAUSE":
                 agent.paused, agent.pause_reason = False, ""
-            elif entry.event in ("COMPLETEAGENT", "COMPLETECALLER", "TRANSFER"):
+            elif entry.event in COMPLETIONS:
                 agent.last_call_end = entry.time
         for agent in self.agents.values():
             agent.activity, agent.callid = Activity.IDLE, None

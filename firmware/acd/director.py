@@ -4,11 +4,19 @@ Call control hands a call to a queue (`CallManager.enter_queue`); when the queue
 director takes it: the caller hears music on hold, the ACD's actions become call-control operations
 (ring an agent's extension, connect, drop the other rings, say position and wait, offer the message /
 callback options, send the caller on when they leave), and line events go back to the ACD (agent
-answered or did not, caller pressed a key, either side hung up). The ACD is ticked from the box's clock.
+answered or did not, caller pressed a key, either side hung up, the agent held or transferred the call).
+The ACD is ticked from the box's clock.
 
-Not joined yet (reported as such): dialling the customer back for a queued callback (the ACD offers the
-callback to an agent; originating the outbound leg needs the trunk side), agent transfers and holds
-reported to the ACD for AHT.
+Callbacks: when a kept place (`<callid>-cb`) reaches an agent, the box calls the agent first (a call of
+its own, `CallManager.originate_call`, its CDR linked to the original call by linkedid), and once the agent
+answers dials the customer out through the outbound trunk group (`ring_external`: the number presented per
+trunk; the queue's `callback_permission` or the dialplan's default class checked first, as for the box's
+own call). Customer answers: bridged, CONNECT. No answer / busy / congestion: CALLBACKFAILED, the agent is
+free and the callback is tried again `callback_retry` s later, `callback_attempts` times in all.
+
+Durability: the queue-log lines that end a call (COMPLETE*, ABANDON, transfers, a failed callback) are
+collected, not committed, and handed to call control with `call_ending`, which commits them in the CDR's
+transaction (firmware.acd.queuelog.LogWrites).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from firmware.acd.core import (
     StickyOffer,
     StopRing,
 )
+from firmware.acd.queuelog import LogWrites
 from firmware.ivr.say import say_queue_position, say_wait_time
 
 if TYPE_CHECKING:
@@ -37,6 +46,15 @@ if TYPE_CHECKING:
     from firmware.calls.manager import Call, CallManager
 
 RING_GRACE = 1.0  # the ACD's own ring timeout governs; the manager's ring timer is only a backstop
+PERMISSION_ORDER = ("internal", "local", "long_distance", "international")
+CALLBACK_REASONS = {
+    17: "busy",
+    18: "noanswer",
+    19: "noanswer",
+    21: "rejected",
+    34: "congestion",
+    42: "congestion",
+}
 
 
 class _QueueKeys:
@@ -67,6 +85,12 @@ class AcdDirector:
         self.rings: dict[tuple[str, str], Endpoint] = {}  # (call id, agent) -> the agent's ringing leg
         self._answering: dict[tuple[str, str], Endpoint] = {}  # the leg that just answered, until connected
         self.notes: list[str] = []
+        self.callback_rings: dict[
+            tuple[str, str], Call
+        ] = {}  # (callback id, agent) -> call ringing the agent
+        self.callbacks: dict[str, Call] = {}  # callback id -> the call carrying it (agent up)
+        self._callback_of: dict[str, str] = {}  # call uniqueid -> callback id
+        self._held: dict[str, LogWrites] = {}  # call uniqueid -> its last queue-log lines, for its CDR
         self._stopped = False
         mgr.clock.call_later(tick_seconds, self._tick)
 
@@ -94,11 +118,43 @@ class AcdDirector:
     def key(self, call: Call, digit: str) -> None:
         self._run(self.acd.key(call.uniqueid, digit, self.mgr.wall()))
 
-    def call_ending(self, call: Call) -> None:
-        """Before the call's CDR is written: the queue log says how it ended first."""
-        if call.uniqueid in self.calls:
-            self.calls.pop(call.uniqueid)
-            self._run(self.acd.hangup(call.uniqueid, self.mgr.wall()))
+    def call_ending(self, call: Call) -> LogWrites | None:
+        """Before the call's CDR is written: how it ended in the queue log. The lines come back uncommitted;
+        call control commits them in the CDR's transaction (then `committed()` writes the file)."""
+        held = self._held.pop(call.uniqueid, None)
+        with self.acd.log.collect() as writes:
+            if call.uniqueid in self.calls:
+                self.calls.pop(call.uniqueid)
+                self._run(self.acd.hangup(call.uniqueid, self.mgr.wall()))
+            callback = self._callback_of.pop(call.uniqueid, None)
+            if callback is not None:
+                self._callback_ending(call, callback)
+        return held.merge(writes) if held is not None else writes
+
+    def _collect(self, call: Call, run: Callable[[], list[Action]]) -> None:
+        """Run an ACD input whose lines end `call` in the queue: they wait for the call's CDR."""
+        with self.acd.log.collect() as writes:
+            self._run(run())
+        held = self._held.get(call.uniqueid)
+        self._held[call.uniqueid] = held.merge(writes) if held is not None else writes
+
+    def call_event(self, call: Call, what: str, target: str = "") -> None:
+        """Call control's features on a queue call (CallManager._tell_acd): hold / unhold (AHT counts the
+        hold), blind_transfer / attended_transfer (the queue call ends for the agent: BLINDTRANSFER /
+        ATTENDEDTRANSFER, committed with the call's CDR)."""
+        callid = call.uniqueid if call.uniqueid in self.calls else self._callback_of.get(call.uniqueid)
+        if callid is None:
+            return
+        now = self.mgr.wall()
+        if what == "hold":
+            self._run(self.acd.hold(callid, now))
+        elif what == "unhold":
+            self._run(self.acd.unhold(callid, now))
+        elif what in ("blind_transfer", "attended_transfer"):
+            attended = what == "attended_transfer"
+            self._collect(call, lambda: self.acd.transfer(callid, target, now, attended=attended))
+            self.calls.pop(call.uniqueid, None)
+            call.on_b_hangup = None  # the agent has gone; whoever takes the call now is no queue agent
 
     def feature(self, extension: str, action: str, argument: str) -> bool:
         """An agent's feature code from their phone (SIP `on_feature`): *41 log in, *42 log out,
@@ -133,11 +189,11 @@ class AcdDirector:
                 handler(self, action)
 
     def _ring(self, action: Ring) -> None:
+        if action.callback_number is not None:
+            self._ring_for_callback(action)
+            return
         call = self.calls.get(action.callid)
-        if call is None:  # a queued callback: its caller is gone, the outbound leg is not joined yet
-            self.notes.append(
-                f"callback {action.callid} to {action.callback_number} offered to {action.agent}"
-            )
+        if call is None:
             self._run(self.acd.declined(action.callid, action.agent, self.mgr.wall()))
             return
         callid, agent = action.callid, action.agent
@@ -167,6 +223,9 @@ class AcdDirector:
         self._run(actions)
 
     def _connect(self, action: Connect) -> None:
+        if action.callback_number is not None:
+            self._dial_customer(action.callid, action.callback_number)
+            return
         call = self.calls.get(action.callid)
         leg = self._answering.pop((action.callid, action.agent), None)
         if call is None or leg is None:
@@ -178,7 +237,7 @@ class AcdDirector:
 
         def agent_hung_up() -> None:
             self.calls.pop(callid, None)
-            self._run(self.acd.agent_hangup(callid, self.mgr.wall()))
+            self._collect(call, lambda: self.acd.agent_hangup(callid, self.mgr.wall()))
             if call.survey_flow and call.survey_flow in self.mgr.flows:
                 self.mgr.start_ivr(call, call.survey_flow)  # the caller rates the agent they just had
             else:
@@ -187,11 +246,122 @@ class AcdDirector:
         call.on_b_hangup = agent_hung_up
 
     def _stop_ring(self, action: StopRing) -> None:
+        ringing = self.callback_rings.pop((action.callid, action.agent), None)
+        if ringing is not None:  # the agent did not answer a callback in time (or another agent did)
+            self._callback_of.pop(ringing.uniqueid, None)
+            self.mgr.end_call(ringing, 26 if action.callid in self.callbacks else 19, disposition="NO ANSWER")
+            return
         leg = self.rings.pop((action.callid, action.agent), None)
         call = self.calls.get(action.callid)
         if leg is not None and call is not None and leg in call.ringing:
             call.ringing.remove(leg)
             self.mgr._drop_leg(call, leg, 26)
+
+    # ---- callbacks ---------------------------------------------------------------------------------
+
+    def _ring_for_callback(self, action: Ring) -> None:
+        """A kept place reached an agent: the box calls the agent first (their phone shows the customer's
+        number), in a call of its own linked to the original call."""
+        callback, agent, number = action.callid, action.agent, action.callback_number or ""
+        caller = self.acd.callers.get(callback)
+        queue = caller.queue if caller is not None else ""
+        origin = callback.removesuffix("-cb")
+        call = self.mgr.originate_call(agent, number, "Callback", number, linkedid=origin)
+        if call is None:
+            self._run(self.acd.declined(callback, agent, self.mgr.wall()))
+            return
+        call.queue = queue
+        call.state = "ringing"
+        call.cdr.lastapp, call.cdr.lastdata = "Queue", f"{queue},callback"
+        call.cdr.userfield = f"callback:{origin}"
+        self.callback_rings[(callback, agent)] = call
+        self._callback_of[call.uniqueid] = callback
+        call.a._on_answer = lambda: self._callback_agent_answered(callback, agent)  # type: ignore[attr-defined]
+
+    def _callback_agent_answered(self, callback: str, agent: str) -> None:
+        call = self.callback_rings.pop((callback, agent), None)
+        if call is None:
+            return
+        actions = self.acd.answered(callback, agent, self.mgr.wall())
+        if not any(isinstance(a, Connect) for a in actions):  # too late: another agent has it
+            self._callback_of.pop(call.uniqueid, None)
+            self.mgr.end_call(call, 26, disposition="NO ANSWER")
+            return
+        self.callbacks[callback] = call
+        self._run(actions)
+
+    def _dial_customer(self, callback: str, number: str) -> None:
+        call = self.callbacks.get(callback)
+        caller = self.acd.callers.get(callback)
+        if call is None or caller is None:
+            return
+        config = self.acd.queues[caller.queue].config
+        plan = self.mgr.plan
+        kind = plan.classify(number)
+        allowed = config.callback_permission or plan.outbound.get("default_permission", "local")
+        if kind not in PERMISSION_ORDER or PERMISSION_ORDER.index(kind) > PERMISSION_ORDER.index(allowed):
+            self._callback_failed(callback, f"denied:{kind}", 52, "FAILED", final=True)
+            return
+        call.cdr.lastapp, call.cdr.lastdata = "Dial", f"TRUNK/{number}"
+        leg = self.mgr.ring_external(
+            call, number, config.callback_ring, on_fail=lambda cause: self._customer_failed(callback, cause)
+        )
+        if leg is None:
+            self._callback_failed(callback, "congestion", 34, "CONGESTION")
+            return
+        leg._on_answer = lambda: self._customer_answered(callback, leg)  # type: ignore[attr-defined]
+
+    def _customer_failed(self, callback: str, cause: int) -> None:
+        from firmware.calls.endpoint import disposition_for
+
+        self._callback_failed(
+            callback, CALLBACK_REASONS.get(cause, f"cause{cause}"), cause, disposition_for(cause)
+        )
+
+    def _callback_failed(
+        self, callback: str, reason: str, cause: int, disposition: str, final: bool = False
+    ) -> None:
+        call = self.callbacks.pop(callback, None)
+        if call is None:
+            return
+        self._callback_of.pop(call.uniqueid, None)
+        self._collect(call, lambda: self.acd.callback_failed(callback, self.mgr.wall(), reason, final))
+        self.mgr.end_call(call, cause, disposition=disposition)
+
+    def _customer_answered(self, callback: str, leg: Endpoint) -> None:
+        call = self.callbacks.get(callback)
+        if call is None:
+            return
+        mgr = self.mgr
+        mgr.connect(call, leg)
+        call.cdr.answer = mgr.wall()
+        call.cdr.disposition = "ANSWERED"
+        self._run(self.acd.callback_answered(callback, mgr.wall(), bridged=call.uniqueid))
+
+        def customer_hung_up() -> None:
+            if self.callbacks.pop(callback, None) is not None:
+                self._callback_of.pop(call.uniqueid, None)
+                self._collect(call, lambda: self.acd.hangup(callback, mgr.wall()))
+            mgr.end_call(call)
+
+        call.on_b_hangup = customer_hung_up
+
+    def _callback_ending(self, call: Call, callback: str) -> None:
+        """The call carrying a callback ends (inside call_ending): the agent hung up or declined."""
+        now = self.mgr.wall()
+        for key, ringing in list(self.callback_rings.items()):
+            if ringing is call:  # the agent's phone refused or hung up before answering
+                del self.callback_rings[key]
+                self._run(self.acd.declined(callback, key[1], now))
+        if self.callbacks.get(callback) is call:
+            del self.callbacks[callback]
+            caller = self.acd.callers.get(callback)
+            if (
+                caller is not None and caller.state == "dialing"
+            ):  # the agent gave up before the customer answered
+                self._run(self.acd.callback_failed(callback, now, "agenthangup"))
+            else:
+                self._run(self.acd.agent_hangup(callback, now))
 
     def _say(self, call: Call, fragments: list[str]) -> None:
         prompts = self.mgr.prompts

@@ -11,6 +11,18 @@ read. The data fields of each event follow Asterisk's documentation (doc/queuelo
     EXITWITHTIMEOUT(position|origposition|waittime)                         RINGNOANSWER(ringtime ms)
     RINGCANCELED(ringtime ms)  PAUSE(reason)  UNPAUSE(reason)  ADDMEMBER  REMOVEMEMBER  JOINEMPTY  FULL
     TRANSFER(extension|context|holdtime|calltime|origposition)
+    BLINDTRANSFER(extension|context|holdtime|calltime|origposition)
+    ATTENDEDTRANSFER(method|data|holdtime|calltime|origposition)   method BRIDGE / APP / LINK (Asterisk 12+)
+
+Ours, in the same shape (readers skip events they do not know, as they skip Asterisk's newer ones):
+
+    HOLD                        the agent put the caller on hold (music) during the call
+    UNHOLD(duration)            ... and took them back after `duration` seconds (AHT counts it as hold)
+    CALLBACKFAILED(number|attempt|reason)   a callback's call to the customer failed (no answer, busy ...)
+
+A completed call's last lines can be collected instead of committed (`collect()`) and committed by the
+store in the same SQLite transaction as the call's CDR (`LogWrites.statements`, then `committed()`); the
+text file gets every line only after the transaction that stored it has committed.
 """
 
 from __future__ import annotations
@@ -30,6 +42,9 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "AGENTDUMP": (),
     "AGENTLOGIN": ("channel",),
     "AGENTLOGOFF": ("channel", "logintime"),
+    "ATTENDEDTRANSFER": ("method", "data", "holdtime", "calltime", "origposition"),
+    "BLINDTRANSFER": ("extension", "context", "holdtime", "calltime", "origposition"),
+    "CALLBACKFAILED": ("number", "attempt", "reason"),
     "COMPLETEAGENT": ("holdtime", "calltime", "origposition"),
     "COMPLETECALLER": ("holdtime", "calltime", "origposition"),
     "CONFIGRELOAD": (),
@@ -39,6 +54,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "EXITWITHKEY": ("key", "position", "origposition", "waittime"),
     "EXITWITHTIMEOUT": ("position", "origposition", "waittime"),
     "FULL": (),
+    "HOLD": (),
     "JOINEMPTY": (),
     "PAUSE": ("reason",),
     "PAUSEALL": ("reason",),
@@ -47,6 +63,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "RINGCANCELED": ("ringtime",),
     "RINGNOANSWER": ("ringtime",),
     "TRANSFER": ("extension", "context", "holdtime", "calltime", "origposition"),
+    "UNHOLD": ("duration",),
     "UNPAUSE": ("reason",),
     "UNPAUSEALL": ("reason",),
 }
@@ -118,6 +135,35 @@ def _clean(value: object) -> str:
     return text.replace("|", "/").replace("\n", " ").replace("\r", " ")
 
 
+Statement = tuple[str, tuple[object, ...]]
+
+
+class LogWrites:
+    """Queue-log writes collected for another transaction (a completed call's lines, with its CDR).
+
+    Whoever commits `statements` (in the same transaction as the CDR) then calls `committed()`, which
+    writes the lines to the text file. Until then nothing of them is in the database or the file."""
+
+    def __init__(self, log: QueueLog, statements: list[Statement], lines: list[str]) -> None:
+        self.log = log
+        self.statements = statements
+        self.lines = lines
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+    def merge(self, other: LogWrites | None) -> LogWrites:
+        if other is not None:
+            self.statements += other.statements
+            self.lines += other.lines
+            other.statements, other.lines = [], []
+        return self
+
+    def committed(self) -> None:
+        lines, self.lines, self.statements = self.lines, [], []
+        self.log._write_file(lines)
+
+
 class QueueLog:
     """Writes queue_log lines to a file and to SQLite, durably, in the order they happen."""
 
@@ -128,8 +174,10 @@ class QueueLog:
         self._file = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
         self._fsync = fsync
         self._batch_depth = 0
-        self._batch: list[tuple[str, tuple[object, ...]]] = []  # this transaction's writes, until committed
-        self.pending: list[tuple[str, tuple[object, ...]]] = []  # writes the database could not take yet
+        self._batch: list[Statement] = []  # this transaction's writes, until committed
+        self._lines: list[str] = []  # this transaction's file lines, written once it has committed
+        self.pending: list[Statement] = []  # writes the database could not take yet
+        self.pending_lines: list[str] = []  # their file lines
         self.on_alarm: Callable[[str, str], None] | None = None
 
     def close(self) -> None:
@@ -147,6 +195,22 @@ class QueueLog:
             self._batch_depth -= 1
             if self._batch_depth == 0:
                 self._commit()
+
+    @contextmanager
+    def collect(self) -> Iterator[LogWrites]:
+        """Group writes like `batch`, but hand them over uncommitted: the caller commits them in its own
+        transaction (the CDR's) and then calls `committed()`. Inside another batch, the outer one commits
+        them and the LogWrites stays empty."""
+        writes = LogWrites(self, [], [])
+        outer = self._batch_depth > 0
+        self._batch_depth += 1
+        try:
+            yield writes
+        finally:
+            self._batch_depth -= 1
+            if not outer:
+                writes.statements, writes.lines = self._batch, self._lines
+                self._batch, self._lines = [], []
 
     def write(
         self, time: float, callid: str, queue: str, agent: str, event: str, *data: object
@@ -170,10 +234,7 @@ class QueueLog:
             (entry.time, entry.callid, entry.queue, entry.agent, entry.event, *padded),
         )
         if self._file is not None:
-            try:
-                self._file.write(entry.to_line() + "\n")
-            except OSError as error:
-                self._alarm(f"queue_log file: {error.strerror or error}; the database keeps the log")
+            self._lines.append(entry.to_line())
         if self._batch_depth == 0:
             self._commit()
         return entry
@@ -193,18 +254,24 @@ class QueueLog:
 
     def _commit(self) -> None:
         statements = self.pending + self._batch
-        self._batch = []
+        lines = self.pending_lines + self._lines
+        self._batch, self._lines = [], []
         if statements:
             try:
-                for sql, group in itertools.groupby(statements, key=lambda statement: statement[0]):
-                    self.conn.executemany(sql, [params for _, params in group])
+                run_statements(self.conn, statements)
                 self.conn.commit()
             except sqlite3.Error as error:
                 self._failed(error, statements)
+                self.pending_lines = lines
                 return
-            self.pending = []
-        if self._file is not None:
+            self.pending, self.pending_lines = [], []
+        self._write_file(lines)
+
+    def _write_file(self, lines: list[str]) -> None:
+        """Lines whose database writes have committed go to the text file, flushed and synced."""
+        if self._file is not None and lines:
             try:
+                self._file.write("".join(line + "\n" for line in lines))
                 self._file.flush()
                 if self._fsync:
                     os.fsync(self._file.fileno())
@@ -217,6 +284,12 @@ class QueueLog:
 
     def entries(self, start: float | None = None, end: float | None = None) -> list[QueueLogEntry]:
         return list(read_entries(self.conn, start, end))
+
+
+def run_statements(conn: sqlite3.Connection, statements: list[Statement]) -> None:
+    """Run queued writes on `conn` in order, one executemany per run of the same statement."""
+    for sql, group in itertools.groupby(statements, key=lambda statement: statement[0]):
+        conn.executemany(sql, [params for _, params in group])
 
 
 def read_entries(

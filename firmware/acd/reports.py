@@ -132,27 +132,48 @@ def _queue_figures(
     return figures
 
 
+ENDINGS = ("COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER")
+
+
 def _call_rows(
     conn: sqlite3.Connection, start: float, end: float
-) -> list[tuple[str, str, float, float, float, float]]:
+) -> list[tuple[str, str, float, float, float]]:
+    """Handled calls ending in the range, from the queue log as Asterisk writes it: (queue, agent,
+    calltime, hold, wrap-up). calltime is the agent's time on the call (COMPLETEAGENT / COMPLETECALLER /
+    BLINDTRANSFER / ATTENDEDTRANSFER / TRANSFER), hold the sum of the call's UNHOLD durations; wrap-up is
+    the box's own record (Asterisk does not log it)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS acd_calls (callid TEXT PRIMARY KEY, queue TEXT, agent TEXT, number TEXT,"
         " entered REAL, connected REAL, ended REAL, hold REAL DEFAULT 0, wrapup REAL DEFAULT 0)"
     )
-    return conn.execute(
-        "SELECT queue, agent, connected, ended, hold, wrapup FROM acd_calls WHERE ended >= ? AND ended < ?",
-        (start, end),
+    marks = ",".join("?" for _ in ENDINGS)
+    ended = conn.execute(
+        f"SELECT callid, queuename, agent, event, data2, data4 FROM queue_log WHERE event IN ({marks})"
+        " AND time >= ? AND time < ? ORDER BY time, id",
+        (*ENDINGS, start, end),
     ).fetchall()
+    rows = []
+    for callid, queue, agent, event, data2, data4 in ended:
+        # COMPLETE*: holdtime|calltime|origposition; the transfers: two fields, holdtime, calltime, ...
+        calltime = float((data2 if event.startswith("COMPLETE") else data4) or 0)
+        hold = conn.execute(
+            "SELECT COALESCE(SUM(CAST(data1 AS REAL)), 0) FROM queue_log"
+            " WHERE callid = ? AND event = 'UNHOLD'",
+            (callid,),
+        ).fetchone()[0]
+        wrapup = conn.execute("SELECT wrapup FROM acd_calls WHERE callid = ?", (callid,)).fetchone()
+        rows.append((queue, _agent_name(agent), calltime, float(hold), float(wrapup[0]) if wrapup else 0.0))
+    return rows
 
 
 def queue_report(
     conn: sqlite3.Connection, start: float, end: float, threshold: float = 20.0
 ) -> list[QueueFigures]:
     figures = _queue_figures(read_entries(conn, start, end), threshold, key=lambda e: e.queue)
-    for queue, _agent, connected, ended, hold, wrapup in _call_rows(conn, start, end):
+    for queue, _agent, calltime, hold, wrapup in _call_rows(conn, start, end):
         row = figures.setdefault(queue, QueueFigures(queue))
         row.handled += 1
-        row.talk_total += ended - connected - hold
+        row.talk_total += calltime - hold
         row.hold_total += hold
         row.wrapup_total += wrapup
     return sorted(figures.values(), key=lambda f: f.queue)
@@ -187,9 +208,9 @@ def agent_report(conn: sqlite3.Connection, start: float, end: float) -> list[Age
             get(_agent_name(entry.agent)).answered += 1
         elif entry.event == "RINGNOANSWER":
             get(_agent_name(entry.agent)).missed += 1
-    for _queue, agent, connected, ended, hold, wrapup in _call_rows(conn, start, end):
+    for _queue, agent, calltime, hold, wrapup in _call_rows(conn, start, end):
         row = get(agent)
-        row.talk_total += ended - connected - hold
+        row.talk_total += calltime - hold
         row.hold_total += hold
         row.wrapup_total += wrapup
     # Time in each state, clipped to the range: each state lasts until the agent's next state row.

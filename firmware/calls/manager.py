@@ -143,6 +143,7 @@ class CallManager:
         self._by_channel: dict[int, tuple[Call, Endpoint]] = {}
         self._seq = itertools.count(1)
         self.pending_cdrs: list[Cdr] = []  # written later if the store failed (alarmed)
+        self._cdr_writes: dict[str, Any] = {}  # uniqueid -> queue-log writes that go with a pending CDR
         self.alarms: list[str] = []
         self.log: list[tuple[float, str, str]] = []  # (time, uniqueid, what): call events for the console
         self.on_call_end: list[Callable[[Call], None]] = []
@@ -247,7 +248,7 @@ class CallManager:
 
     def ringing(self, ep: Endpoint) -> None:
         call = self.call_of(ep)
-        if call is None or ep not in call.ringing or call.b is not None:
+        if call is None or ep not in call.ringing or call.b is not None or ep is call.a:
             return  # (consult / three-way legs: the initiator's own phone shows the ringing)
         if call.a.up:
             self.tone(call.a, "ringback")
@@ -438,10 +439,29 @@ class CallManager:
         if leg is None:
             return None
         leg.number = ext
+        self._ring_leg(call, leg, seconds, on_fail)
+        return leg
+
+    def ring_external(
+        self, call: Call, number: str, seconds: float, on_fail: Callable[[int], None] | None = None
+    ) -> Endpoint | None:
+        """Ring `number` out through the outbound trunk group (the number presented per trunk) as one more
+        leg of `call`; like ring_extension. The caller checks permissions first (this is the box's own
+        call, e.g. an ACD callback). None when no trunk has a free channel."""
+        leg = self.originate_external(number, None, call)
+        if leg is None:
+            return None
+        leg.number = number
+        self._ring_leg(call, leg, seconds, on_fail)
+        return leg
+
+    def _ring_leg(
+        self, call: Call, leg: Endpoint, seconds: float, on_fail: Callable[[int], None] | None
+    ) -> None:
         call.ringing.append(leg)
         self._attach(call, leg)
         leg._on_fail = on_fail  # type: ignore[attr-defined]
-        self.note(call, f"ringing {ext} on {leg.name}")
+        self.note(call, f"ringing {leg.number} on {leg.name}")
 
         def timeout() -> None:
             if leg in call.ringing:
@@ -454,7 +474,29 @@ class CallManager:
                     self.end_call(call, Cause.NO_ANSWER, disposition="NO ANSWER")
 
         self.later(call, seconds, timeout)
-        return leg
+
+    def originate_call(
+        self, ext: str, caller_id: str, caller_name: str | None, dst: str, linkedid: str = ""
+    ) -> Call | None:
+        """A call the box places itself (an ACD callback): extension `ext` rings first and is the call's A
+        leg (its `_on_answer` / `_on_fail` hooks tell the placer); further legs join with ring_external.
+        Its CDR has src `ext`, dst `dst`, and `linkedid` ties it to the call it was placed for."""
+        if self.extension_lines is None:
+            return None
+        leg = self.extension_lines.originate(ext, caller_id, caller_name, self)
+        if leg is None:
+            return None
+        leg.number = ext
+        now = self.wall()
+        uid = f"{now:.0f}.{next(self._seq)}"
+        cdr = Cdr(uniqueid=uid, linkedid=linkedid or uid, clid=f"<{ext}>", src=ext, dst=dst, start=now)
+        cdr.dcontext, cdr.channel = "callbox-originate", leg.name
+        call = Call(uid, leg, cdr, state="ringing")
+        self.calls[uid] = call
+        self._attach(call, leg)
+        call.ringing.append(leg)  # its answer reaches the placer through leg._on_answer
+        self.note(call, f"originate: ringing {ext} on {leg.name} for {dst}")
+        return call
 
     def dial_extension(self, call: Call, ext: str) -> None:
         call.state = "ringing"
@@ -580,6 +622,7 @@ class CallManager:
         self.engine.unbridge(call.a.channel)
         self.moh(call.a)
         self.note(call, "hold")
+        self._tell_acd(call, "hold")
 
     def unhold(self, call: Call) -> None:
         if call.state != "held" or call.b is None:
@@ -588,6 +631,7 @@ class CallManager:
         self.engine.bridge(call.a.channel, call.b.channel)
         call.state = "up"
         self.note(call, "unhold")
+        self._tell_acd(call, "unhold")
 
     def blind_transfer(self, call: Call, target: str) -> bool:
         """B hands A over to an extension or external number and leaves at once."""
@@ -603,6 +647,7 @@ class CallManager:
         self._detach(b)
         call.cdr.lastapp, call.cdr.lastdata = "Transfer", target
         self.note(call, f"blind transfer to {target}")
+        self._tell_acd(call, "blind_transfer", target)
         self.tone(call.a, "ringback")
         if cls == "internal":
             self.dial_extension(call, target)
@@ -671,7 +716,40 @@ class CallManager:
         call.cdr.lastapp, call.cdr.lastdata = "Transfer", c.number
         self.engine.bridge(call.a.channel, c.channel)
         self.note(call, f"attended transfer to {c.name}")
+        self._tell_acd(call, "attended_transfer", c.number)
         return True
+
+    def _tell_acd(self, call: Call, what: str, target: str = "") -> None:
+        """Holds and transfers reach the ACD (its AHT counts hold; a transfer frees the agent)."""
+        if self.acd is not None:
+            try:
+                self.acd.call_event(call, what, target)
+            except Exception as exc:  # noqa: BLE001 - the ACD must never break a call feature
+                self.alarm("acd", f"{call.uniqueid} {what}: {exc}")
+
+    def phone_hold(self, ep: Endpoint, held: bool) -> None:
+        """A phone put its call on hold or took it back (SIP re-INVITE: SipLine.on_hold): the other party
+        hears music on hold meanwhile."""
+        call = self.call_of(ep)
+        if call is None or ep is not call.b:
+            return
+        if held:
+            self.hold(call)
+        else:
+            self.unhold(call)
+
+    def phone_transfer(self, ep: Endpoint, target: str, replaces: Endpoint | None = None) -> bool:
+        """A phone asked to transfer its call (SIP REFER: SipLine.on_transfer). Without Replaces it is a
+        blind transfer of the other party to `target`; with Replaces naming this call's consultation leg
+        (`consult`), the caller is joined with the consulted party (attended transfer)."""
+        call = self.call_of(ep)
+        if call is None or ep is not call.b:
+            return False
+        if replaces is None:
+            return self.blind_transfer(call, target)
+        if replaces is not call.consult:  # a consultation placed as a call of its own: not joined here
+            return False
+        return self.complete_transfer(call)
 
     def cancel_consult(self, call: Call) -> None:
         c = call.consult
@@ -683,6 +761,34 @@ class CallManager:
         c.hangup(Cause.NORMAL)
         self._detach(c)
         self.unhold(call)
+
+    def transfer(self, ep: Endpoint, target: str, replaces: Endpoint | None = None) -> bool:
+        """A phone asked for a transfer (SIP REFER, `SipLine.on_transfer`). Blind: `ep` is the call's B
+        party, A goes to `target`. Attended, as phones do it (RFC 3891 Replaces in the Refer-To): the phone
+        consulted on a call of its own (`replaces`, the leg it dialled the target on); that call's far party
+        becomes A's consulted party and `complete_transfer` joins them, both of the phone's legs leave."""
+        call = self.call_of(ep)
+        if call is None:
+            return False
+        if replaces is None:
+            return ep is call.b and self.blind_transfer(call, target)
+        other = self.call_of(replaces)
+        if other is None or other is call:
+            return False
+        if ep is not call.b:  # the phone may REFER on either of its calls: the other one holds A then
+            call, other, ep, replaces = other, call, replaces, ep
+        far = other.b if replaces is other.a else None
+        if call.b is not ep or far is None or not far.up:
+            return False
+        other.b = None
+        self._by_leg.pop(id(far), None)
+        call.consult = far
+        self._attach(call, far)
+        if not self.complete_transfer(call):
+            return False
+        self.note(other, f"consult call handed over to {call.uniqueid}")
+        self.end_call(other, Cause.NORMAL)
+        return True
 
     def conference_add(self, call: Call, target: str) -> Endpoint | None:
         """Three-way: ring `target`; when they answer, A, B and they all hear each other."""
@@ -763,9 +869,10 @@ class CallManager:
         if call.ivr is not None:
             call.ivr.cancel()
             call.ivr = None
+        log_writes = None  # the call's last queue-log lines: committed in the CDR's transaction
         if self.acd is not None:
             try:
-                self.acd.call_ending(call)  # the queue log says how it ended before the CDR is written
+                log_writes = self.acd.call_ending(call)  # the queue log says how it ended, with the CDR
             except Exception as exc:  # noqa: BLE001 - the ACD must never keep a call from ending
                 self.alarm("acd", f"{call.uniqueid}: {exc}")
         cdr = call.cdr
@@ -782,9 +889,11 @@ class CallManager:
             self.retry_pending_cdrs()
             if self.pending_cdrs:
                 raise OSError("earlier CDRs are still waiting for the store")
-            self.store.write_cdr(cdr)
+            self._write_cdr(cdr, log_writes)
         except Exception as exc:  # noqa: BLE001 - disk trouble must not keep channels stuck
             self.pending_cdrs.append(cdr)
+            if log_writes:
+                self._cdr_writes[cdr.uniqueid] = log_writes
             self.alarm("cdr", f"CDR {cdr.uniqueid} not written ({exc}); kept in memory, retried every 10 s")
             if len(self.pending_cdrs) == 1:
                 self._schedule_cdr_retry()
@@ -808,14 +917,25 @@ class CallManager:
 
         self.clock.call_later(10.0, retry)
 
+    def _write_cdr(self, cdr: Cdr, log_writes: Any) -> None:
+        """The CDR and the queue-log writes that end the call (firmware.acd.queuelog.LogWrites), in one
+        transaction; the queue-log text file gets its lines once that has committed."""
+        if not log_writes:
+            self.store.write_cdr(cdr)
+            return
+        self.store.write_cdr(cdr, log_writes.statements)
+        log_writes.committed()
+
     def retry_pending_cdrs(self) -> int:
         written = 0
         while self.pending_cdrs:
+            cdr = self.pending_cdrs[0]
             try:
-                self.store.write_cdr(self.pending_cdrs[0])
+                self._write_cdr(cdr, self._cdr_writes.get(cdr.uniqueid))
             except Exception:  # noqa: BLE001
                 break
             self.pending_cdrs.pop(0)
+            self._cdr_writes.pop(cdr.uniqueid, None)
             written += 1
         return written
 

@@ -43,25 +43,8 @@ def _config_paths(config_dir: str | Path | None) -> tuple[Path, Path]:
 
 
 def load_acd(config_dir: str | Path | None) -> AcdConfig:
-    """The ACD's queues, from the dialplan's queue entries (errors point at the dialplan's lines).
-
-    Callbacks are refused here, not in the ACD: its core keeps a caller's place and offers the callback to
-    an agent, but this box cannot yet dial the customer back (the outbound leg is not joined), and a
-    callback that can never be placed would ring agents round for ever."""
-    doc = load_yaml(_config_paths(config_dir)[0])
-    config = acd_config_from_dialplan(doc)
-    for name, queue in config.queues.items():
-        if queue.overflow_kind == "callback":
-            field = "overflow" if "overflow" in doc.data["queues"][name] else "timeout_dest"
-            raise doc.error(
-                ("queues", name, field), "callback overflow is not available yet (no outbound callback leg)"
-            )
-        if queue.offer_frequency:
-            raise doc.error(
-                ("queues", name, "offer_frequency"),
-                "the message/callback offer is not available yet (no outbound callback leg)",
-            )
-    return config
+    """The ACD's queues, from the dialplan's queue entries (errors point at the dialplan's lines)."""
+    return acd_config_from_dialplan(load_yaml(_config_paths(config_dir)[0]))
 
 
 def load_config(config_dir: str | Path | None) -> tuple[Dialplan, dict[str, Flow]]:

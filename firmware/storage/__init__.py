@@ -155,8 +155,9 @@ class Store:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     # --- CDR ---------------------------------------------------------------------------------------
-    def write_cdr(self, cdr: Cdr) -> None:
-        """Insert and commit one CDR; returns once it is durable."""
+    def write_cdr(self, cdr: Cdr, with_writes: Iterable[tuple[str, tuple[Any, ...]]] = ()) -> None:
+        """Insert and commit one CDR; returns once it is durable. `with_writes` (SQL, params) run in the same
+        transaction: the ACD's last queue-log lines of the call commit with its CDR, or neither does."""
         row = asdict(cdr)
         row["extra"] = json.dumps(row["extra"], ensure_ascii=False)
         cols = list(row)
@@ -167,6 +168,8 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(sql, [row[c] for c in cols])
+                for statement, params in with_writes:
+                    self._db.execute(statement, params)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

@@ -297,10 +297,78 @@ def test_periodic_offer_voicemail_and_callback_keeping_place(make_acd):
     ring = [a for a in h.run(h.acd.unpause("8001", h.now)) if isinstance(a, Ring)]
     assert ring == [Ring("c1-cb", "8001", 15.0, callback_number="111")]  # ahead of c3: it kept its place
     assert h.run(h.acd.answered("c1-cb", "8001", h.now)) == [Connect("c1-cb", "8001", "111")]
+    assert h.acd.agents["8001"].state is AgentState.ON_CALL  # busy while the customer is dialled
+    assert [f[4] for f in h.lines() if f[1] == "c1-cb"] == ["ENTERQUEUE"]  # no CONNECT before they answer
+    h.run(h.acd.callback_answered("c1-cb", h.now + 6, bridged="1700000085.7"))
     assert [f[4] for f in h.lines() if f[1] == "c1"] == ["ENTERQUEUE", "EXITWITHKEY"]
     assert [f[4:7] for f in h.lines() if f[1] == "c1-cb"] == [
         ["ENTERQUEUE", "callback", "111"],
-        ["CONNECT", "85", "c1-cb-8001"],
+        ["CONNECT", "91", "1700000085.7"],  # holdtime counts from the caller's first entry: their place
+    ]
+
+
+def test_callback_no_answer_is_retried_per_policy_then_given_up(make_acd):
+    h = make_acd(queue_yaml(overflow="callback", max_wait=30, callback_attempts=2, callback_retry=60))
+    login_all(h, "8001")
+    h.run(h.acd.pause("8001", h.now))
+    h.run(h.acd.enter("c1", "service", "13812345678", h.now))
+    out = h.advance(31)  # max wait: overflow to a callback that keeps the place
+    assert Leave("c1", "callback", "callback", "c1-cb") in out
+    ring = rings(h.run(h.acd.unpause("8001", h.now)))
+    assert ring == ["8001"]
+    h.run(h.acd.answered("c1-cb", "8001", h.now + 2))
+    h.now += 32
+    h.run(h.acd.callback_failed("c1-cb", h.now, "noanswer"))
+    assert h.acd.agents["8001"].state is AgentState.AVAILABLE  # free for other callers meanwhile
+    assert rings(h.advance(59)) == []  # the retry interval
+    ring = rings(h.advance(2))
+    assert ring == ["8001"]
+    h.run(h.acd.answered("c1-cb", "8001", h.now))
+    h.run(h.acd.callback_failed("c1-cb", h.now + 5, "busy"))
+    assert "c1-cb" not in h.acd.callers and rings(h.advance(200)) == []  # given up after 2 attempts
+    story = [(f[3], f[4], *f[5:8]) for f in h.lines() if f[1] == "c1-cb"]
+    assert story == [
+        ("NONE", "ENTERQUEUE", "callback", "13812345678"),
+        ("SIP/8001", "CALLBACKFAILED", "13812345678", "1", "noanswer"),
+        ("SIP/8001", "CALLBACKFAILED", "13812345678", "2", "busy"),
+        ("NONE", "EXITWITHTIMEOUT", "1", "1", "129"),  # since the first entry
+    ]
+
+
+def test_no_callback_for_a_caller_without_a_number(make_acd):
+    h = make_acd(queue_yaml(offer_frequency=30, overflow="callback", max_wait=60))
+    h.run(h.acd.enter("anon", "service", "", h.now))
+    assert h.run(h.acd.key("anon", "2", h.now)) == []  # nobody to call back: the offer's 2 does nothing
+    assert Leave("anon", "timeout", "hangup") in h.advance(61)
+
+
+def test_hold_and_transfers_are_logged_like_asterisk(make_acd):
+    h = make_acd(queue_yaml(wrapup=0))
+    login_all(h, "8001", "8002")
+    for callid in ("b1", "a1"):
+        agent = serve(h, callid)
+        h.run(h.acd.hold(callid, h.now + 10))
+        h.run(h.acd.unhold(callid, h.now + 40))
+        h.run(h.acd.hold(callid, h.now + 50))  # still on hold when transferred: UNHOLD first
+        h.run(h.acd.transfer(callid, "1009", h.now + 60, attended=callid == "a1"))
+        assert h.acd.agents[agent].state is AgentState.AVAILABLE
+    lines = [f[4:] for f in h.lines() if f[1] == "b1"]
+    assert lines == [
+        ["ENTERQUEUE", "", "13800000000"],
+        ["CONNECT", "0", "b1-8001", "0"],
+        ["HOLD"],
+        ["UNHOLD", "30"],
+        ["HOLD"],
+        ["UNHOLD", "10"],
+        ["BLINDTRANSFER", "1009", "callbox", "0", "60", "1"],
+    ]
+    assert [f[4:] for f in h.lines() if f[1] == "a1"][-1] == [
+        "ATTENDEDTRANSFER",
+        "BRIDGE",
+        "1009",
+        "0",
+        "60",
+        "1",
     ]
 
 

@@ -100,6 +100,10 @@ def run_acd(seconds: float, seed: int, workdir: Path, pace: float | None = None)
                 if rng.random() < 0.05:
                     continue  # the agent lets it ring out: RINGNOANSWER, retry, maybe auto-pause
                 events.append((now + rng.uniform(1, 6), "answer", action.callid, action.agent))
+            elif isinstance(action, Connect) and action.callback_number is not None:
+                # the customer is dialled: answers after a few seconds, or not (retried later)
+                kind = "cb_answer" if rng.random() < 0.8 else "cb_fail"
+                events.append((now + rng.uniform(3, 20), kind, action.callid, action.agent))
             elif isinstance(action, Connect):
                 calls_waiting.discard(action.callid)
                 events.append((now + rng.uniform(10, 120), "hangup", action.callid, action.agent))
@@ -131,6 +135,11 @@ def run_acd(seconds: float, seed: int, workdir: Path, pace: float | None = None)
             for _when, kind, callid, agent in sorted(due):
                 if kind == "answer":
                     handle(call(acd.answered, callid, agent, now))
+                elif kind == "cb_answer":
+                    handle(call(acd.callback_answered, callid, now))
+                    handle([Connect(callid, agent)])  # talking now: hangs up later like any call
+                elif kind == "cb_fail":
+                    handle(call(acd.callback_failed, callid, now, "noanswer"))
                 else:
                     handle(call(acd.agent_hangup if rng.random() < 0.5 else acd.hangup, callid, now))
         if rng.random() < 0.02 and calls_waiting:  # a caller gives up
@@ -174,9 +183,7 @@ def _print_runs(title: str, results: list[dict[str, float]], seconds: float) -> 
         return statistics.median(r[key] for r in results)
 
     print(title)
-    print(
-        f"  callers offered / routing decisions  {median('callers'):>8,.0f} / {median('decisions'):,.0f}"
-    )
+    print(f"  callers offered / routing decisions  {median('callers'):>8,.0f} / {median('decisions'):,.0f}")
     print(
         f"  routing decisions / s of routing CPU        {median('decisions_per_s'):>8,.0f}   target >= 10,000"
     )
@@ -201,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-engine", action="store_true", help="skip the run beside the media tick")
     args = parser.parse_args(argv)
 
-    print(
-        f"ACD: {QUEUES} queues, {AGENTS} agents, ~{TARGET_WAITING} callers waiting, {args.seconds:.0f} s"
-    )
+    print(f"ACD: {QUEUES} queues, {AGENTS} agents, ~{TARGET_WAITING} callers waiting, {args.seconds:.0f} s")
     alone = _runs(args.runs, args.seconds, args.seed, None)
     _print_runs(f"1. the ACD alone, flat out ({args.runs} runs, median):", alone, args.seconds)
     if args.no_engine:
