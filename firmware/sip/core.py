@@ -8,7 +8,7 @@ control, and call control's commands into SIP.
         ...
 
 Events for call control (frozen dataclasses below): IncomingCall, CallProgress, CallAnswered, CallEnded,
-DtmfReceived, HoldChanged, TransferRequested, FeatureCode, RegistrationChanged.
+DtmfReceived, HoldChanged, TransferRequested, CallReplaced, FeatureCode, RegistrationChanged.
 Commands from call control: place_call, ringing, progress, answer, hangup, hold, resume, send_dtmf,
 transfer_result. A call is named by the string `ref` the core hands out; each call has one media leg
 (the row index in the MediaHub arrays that the engine's tick reads and writes).
@@ -135,6 +135,17 @@ class TransferRequested:
 
 
 @dataclass(frozen=True)
+class CallReplaced:
+    """An INVITE with Replaces (RFC 3891) took over the call's dialog: the same call (ref and media leg)
+    now goes to another phone, `extension` (a phone moving a call, a pickup, a transfer completed by
+    phones). If the call was still ringing, CallAnswered follows."""
+
+    call: str
+    extension: str
+    previous: str  # the extension whose dialog was replaced
+
+
+@dataclass(frozen=True)
 class RegistrationChanged:
     extension: str
     contact: str
@@ -150,6 +161,7 @@ Event = (
     | DtmfReceived
     | HoldChanged
     | TransferRequested
+    | CallReplaced
     | RegistrationChanged
 )
 
@@ -532,6 +544,10 @@ class SipCore:
             assert ev.key is not None
             self._respond(ev.key, resp, now)
             return
+        replaces = req.headers.get_all("Replaces")
+        if replaces:
+            self._on_invite_replaces(ev, replaces, caller, tag, session_expires, now)
+            return
         uri = SipUri.parse(req.uri)
         number = uri.user or ""
         if not number:
@@ -589,7 +605,6 @@ class SipCore:
         self.by_leg[leg] = call
         assert ev.key is not None
         self._respond(ev.key, make_response(req, 100), now)
-        # attended transfer target side: INVITE with Replaces (RFC 3891) names the call it takes over
         feature = self.directory.feature(number)
         if feature is not None:
             call.feature = feature
@@ -601,6 +616,115 @@ class SipCore:
         display = from_.display
         codec = call.negotiated.codec if call.negotiated else "PCMA"
         self.out.append(IncomingCall(ref, caller, display, number, leg, codec))
+
+    def _replaced_call(self, value: str) -> tuple[Call | None, Dialog | None, bool, bool]:
+        """RFC 3891 3: (call, its dialog or None when early, early-only?, found as our early outgoing
+        INVITE) for a Replaces value; the to-tag is ours and the from-tag the phone's, as the UAS sees it."""
+        parts = [p.strip() for p in value.split(";")]
+        params = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts[1:])}
+        call = self.by_call_id.get(parts[0])
+        if call is None or call.ended:
+            return None, None, False, False
+        early_only = "early-only" in params
+        to_tag, from_tag = params.get("to-tag"), params.get("from-tag")
+        if call.incoming:
+            d = call.dialog
+            if d is None or d.local_tag != to_tag or d.remote_tag != from_tag:
+                return None, None, early_only, False
+            return call, d, early_only, False
+        fork = call.forks.get(parts[0])
+        if fork is None or (fork.invite.from_.tag or "") != to_tag:
+            return None, None, early_only, False
+        if fork.dialog is not None and fork.dialog.confirmed:
+            return (
+                (call, fork.dialog, early_only, False)
+                if fork.dialog.remote_tag == from_tag
+                else (
+                    None,
+                    None,
+                    early_only,
+                    False,
+                )
+            )
+        return call, None, early_only, fork.provisional
+
+    def _on_invite_replaces(
+        self, ev: RequestReceived, values: list[str], caller: str, tag: str, se: int | None, now: float
+    ) -> None:
+        """An authenticated INVITE with Replaces: the new dialog takes the replaced one's place in the
+        same call (ref, media leg, call control's endpoint); the replaced dialog gets BYE (answered) or
+        CANCEL (our outgoing INVITE still ringing)."""
+        req = ev.request
+        if len(values) != 1:
+            self._reply(ev, 400, now, "One Replaces only", tag)
+            return
+        call, old, early_only, ringing = self._replaced_call(values[0])
+        if call is None or (old is None and not ringing):
+            # no such dialog, or one we did not initiate while still early (RFC 3891 3: 481)
+            self._reply(ev, 481, now, "Replaced dialog not found", tag)
+            return
+        if early_only and call.state == "answered":
+            self._reply(ev, 486, now, tag=tag)
+            return
+        if call.incoming and call.state != "answered":
+            self._reply(ev, 481, now, "Replaced dialog not found", tag)
+            return
+        if not req.body:
+            self._reply(ev, 488, now, "Offer required with Replaces", tag)
+            return
+        try:
+            offer = SessionDescription.parse(req.body)
+            call.sdp_version += 1
+            answer, neg = answer_offer(
+                offer, self.config.host, self._open_media_port(call), call.session_id, call.sdp_version
+            )
+        except SdpError as exc:
+            self._reply(ev, exc.status, now, str(exc)[:60], tag)
+            return
+        previous = call.extension
+        log.info("call %s: dialog of %s replaced by %s (RFC 3891)", call.ref, previous, caller)
+        # release what is replaced: BYE the answered dialog, CANCEL our INVITEs still ringing
+        if old is not None:
+            self._send_request(self._in_dialog_request(old, "BYE"), old.peer, now)
+        for fork in call.forks.values():
+            if fork.dialog is not old or old is None:
+                self._cancel_fork(fork, now)
+        for cid in [old.call_id] if old is not None else list(call.forks):
+            if self.by_call_id.get(cid) is call:
+                del self.by_call_id[cid]
+        was_answered = call.state == "answered"
+        from_ = req.from_
+        contact = req.contacts[0].uri if req.contacts else from_.uri
+        call.dialog = Dialog(
+            call_id=req.call_id,
+            local_tag=tag,
+            remote_tag=from_.tag,
+            local_uri=req.headers["To"],
+            remote_uri=req.headers["From"],
+            remote_target=contact,
+            peer=ev.peer,
+            local_seq=secrets.randbelow(2**20) + 1,
+            remote_seq=req.cseq[0],
+            route=list(req.headers.get_all("Record-Route")),
+        )
+        call.incoming = True
+        call.forks = {}
+        call.server_key = ev.key
+        call.invite = req
+        call.extension = caller
+        call.negotiated = neg
+        call.offer = answer
+        call.held_by_remote = neg.direction in ("recvonly", "inactive")
+        call.pending_reinvite = call.reinvite_server = None
+        call.session_expires = se
+        self.by_call_id[req.call_id] = call
+        self.hub.update(call.leg, _leg_config(neg))
+        self._send_2xx(call, ev, call.dialog, answer.encode(), now)
+        call.state = "answered"
+        self.out.append(CallReplaced(call.ref, caller, previous))
+        if not was_answered:
+            call.answered_at = now
+            self.out.append(CallAnswered(call.ref, call.leg))
 
     def _on_reinvite(self, ev: RequestReceived, now: float) -> None:
         req = ev.request
@@ -1155,7 +1279,9 @@ class SipCore:
 
     def transfer_result(self, ref: str, ok: bool, now: float) -> None:
         """Call control finished a transfer the phone asked for by REFER: tell the phone (NOTIFY)."""
-        call = self._call(ref)
+        call = self.calls.get(ref)
+        if call is None or call.ended:
+            return  # the transfer released this leg: its NOTIFY went out before the BYE
         self._notify_refer(call, "SIP/2.0 200 OK" if ok else "SIP/2.0 503 Service Unavailable", True, now)
 
     def leg_of(self, ref: str) -> int:
@@ -1182,6 +1308,9 @@ class SipCore:
         if send:
             dialog = self._dialog_of(call)
             if dialog is not None:
+                if call.refer_pending is not None:
+                    # call control hangs up the transferor as part of the transfer: tell it first
+                    self._notify_refer(call, "SIP/2.0 200 OK", True, now)
                 self._send_request(self._in_dialog_request(dialog, "BYE"), dialog.peer, now)
         call.ended = True
         self.active_calls -= 1

@@ -8,6 +8,7 @@ from firmware.sip.core import (
     CallAnswered,
     CallEnded,
     CallProgress,
+    CallReplaced,
     CoreConfig,
     DtmfReceived,
     FeatureCode,
@@ -340,3 +341,144 @@ def test_session_timer_tolerated(world):
     world.core.answer(world.of(IncomingCall)[0].call, world.now)
     ok = alice.last(Response, 200, "INVITE")
     assert ok.headers["Session-Expires"] == "1800;refresher=uac" and "timer" in ok.headers.get_all("Require")
+
+
+def replacing_invite(phone, target_call_id, to_tag, from_tag, early_only=False):
+    """An INVITE with Replaces (RFC 3891) from `phone`, authenticated."""
+    cid = f"repl-{next(phone.world.ids)}"
+    req = phone.request("INVITE", "sip:callbox@box", cid, "<sip:callbox@box>", "from9", phone.sdp())
+    value = f"{target_call_id};to-tag={to_tag};from-tag={from_tag}" + (";early-only" if early_only else "")
+    req.headers.add("Replaces", value)
+    phone.send(req)
+    resp = phone.last(Response, method="INVITE")
+    if resp is not None and resp.status == 401:
+        phone.ack_error(req, resp)
+        req = phone.authorize(req, resp)
+        phone.send(req)
+    return req, phone.last(Response, method="INVITE")
+
+
+def test_invite_with_replaces_moves_an_answered_call_to_another_phone(world):
+    alice = Phone(world, "1001", "pw1", 6001)
+    bob = Phone(world, "1002", "pw2", 6002)
+    call, invite, ok = answered_call(world, alice)
+    leg = world.of(IncomingCall)[-1].leg
+    inv2, ok2 = replacing_invite(bob, invite.call_id, ok.to.tag, invite.from_.tag)
+    assert ok2.status == 200 and SessionDescription.parse(ok2.body).media[0].port > 0
+    [replaced] = world.of(CallReplaced)
+    assert (replaced.call, replaced.extension, replaced.previous) == (call, "1002", "1001")
+    assert alice.last(Request, method="BYE").call_id == invite.call_id  # the old dialog is released
+    assert not world.of(CallEnded)  # the call goes on: same ref, same media leg
+    assert world.core.leg_of(call) == leg and world.core.hub.legs[leg].config.remote[1] == 40000
+    bob.ack(inv2, ok2)
+    bob.send(bob.in_dialog(inv2, ok2, "BYE"))
+    assert bob.last(Response).status == 200 and world.of(CallEnded)[0].call == call
+
+
+def test_invite_with_replaces_picks_up_a_ringing_call(world):
+    bob = Phone(world, "1002", "pw2", 6002)
+    carol = Phone(world, "1003", "pw3", 6003)
+    bob.register()
+    bob.auto_answer = "ring"
+    call = world.core.place_call("1002", "02155550000", "Caller", world.now)
+    world.pump()
+    ringing_inv = bob.last(Request, method="INVITE")
+    assert world.of(CallProgress)
+    _, ok = replacing_invite(carol, ringing_inv.call_id, ringing_inv.from_.tag, "pt", early_only=True)
+    assert ok.status == 200
+    assert bob.last(Request, method="CANCEL") is not None  # the ringing phone stops
+    assert [e.call for e in world.of(CallAnswered)] == [call]
+    assert world.of(CallReplaced)[0].extension == "1003"
+
+
+def test_invite_with_replaces_errors(world):
+    alice = Phone(world, "1001", "pw1", 6001)
+    bob = Phone(world, "1002", "pw2", 6002)
+    call, invite, ok = answered_call(world, alice)
+    _, resp = replacing_invite(bob, "no-such-call", "a", "b")
+    assert resp.status == 481
+    _, resp = replacing_invite(bob, invite.call_id, ok.to.tag, "wrong-tag")
+    assert resp.status == 481
+    _, resp = replacing_invite(bob, invite.call_id, ok.to.tag, invite.from_.tag, early_only=True)
+    assert resp.status == 486  # early-only, and the call is answered
+    # an incoming call we have not answered cannot be taken over (RFC 3891 3)
+    inv3, _ = alice.call("5000")
+    in3 = world.of(IncomingCall)[-1]
+    tag = alice.last(Response, 100, "INVITE").to.tag or "x"
+    _, resp = replacing_invite(bob, inv3.call_id, tag, inv3.from_.tag)
+    assert resp.status == 481 and not world.of(CallReplaced) and in3.call != call
+
+
+# -- transfers done by phones, under the real call control ------------------------------------------------
+
+from .test_callcontrol import box, testbed  # noqa: E402, F401 - the CallManager fixtures
+
+
+def _agent_refer(phone, inv, refer_to):
+    """REFER from a phone on the dialog the box opened with `inv` (the phone answered it, tag pt)."""
+    req = Request("REFER", inv.contacts[0].uri if inv.contacts else inv.uri, inv.headers.copy())
+    req.headers.remove("Content-Type")
+    req.body = b""
+    req.headers.set("From", inv.headers["To"] + ";tag=pt")
+    req.headers.set("To", inv.headers["From"])
+    req.headers.set("CSeq", "5 REFER")
+    req.headers.set("Via", f"SIP/2.0/UDP 127.0.0.1:{phone.port};branch=z9hG4bKref{phone.port};rport")
+    req.headers.set("Contact", f"<sip:{phone.ext}@127.0.0.1:{phone.port}>")
+    req.headers.add("Refer-To", refer_to)
+    phone.send(req)
+    return phone.last(Response)
+
+
+def _queue_call_to_agent(tb, world, line, agent):
+    leg = tb.call_in("13800000000", dnis="95599")
+    tb.run(3.0)
+    call = tb.call_of(leg)
+    assert call is not None and call.b is not None and call.b.number == agent.ext, tb.mgr.log[-5:]
+    return leg, call, agent.dialogs[list(agent.dialogs)[-1]]["invite"]
+
+
+def test_phone_blind_transfer_by_refer_reaches_the_other_extension(box):  # noqa: F811
+    tb, world, line = box
+    line.on_transfer = tb.mgr.transfer
+    agent = Phone(world, "1005", "pw5", 6105)
+    bob = Phone(world, "1006", "pw6", 6106)
+    assert agent.register().status == 200
+    agent.auto_answer = "answer"
+    trunk, call, inv = _queue_call_to_agent(tb, world, line, agent)
+    assert bob.register().status == 200  # (after the queue call, so that the queue rings the agent)
+    bob.auto_answer = "answer"
+    assert _agent_refer(agent, inv, "<sip:1006@box>").status == 202
+    tb.run(3.0)
+    assert call.b is not None and call.b.number == "1006" and call.b.up and trunk.state != "down"
+    notify = [m for m in agent.inbox if isinstance(m, Request) and m.method == "NOTIFY"]
+    assert b"200 OK" in notify[-1].body and agent.last(Request, method="BYE") is not None
+
+
+def test_phone_attended_transfer_refer_with_replaces_joins_caller_and_target(box):  # noqa: F811
+    """The way phones do it: the agent puts the caller on hold, calls 1006 on a second line, then REFERs
+    the first call with Refer-To: <sip:1006@box?Replaces=(second call)>: the trunk caller ends up talking
+    to 1006, both of the agent's calls are released, the consult call gets its own CDR."""
+    tb, world, line = box
+    line.on_transfer = tb.mgr.transfer
+    agent = Phone(world, "1005", "pw5", 6105)
+    bob = Phone(world, "1006", "pw6", 6106)
+    assert agent.register().status == 200
+    agent.auto_answer = "answer"
+    trunk, call, inv = _queue_call_to_agent(tb, world, line, agent)
+    assert bob.register().status == 200  # (after the queue call, so that the queue rings the agent)
+    bob.auto_answer = "answer"
+    inv2, _ = agent.call("1006")
+    tb.run(2.0)
+    ok2 = agent.last(Response, 200, "INVITE")
+    agent.ack(inv2, ok2)
+    consult = tb.mgr.call_of(next(ep for ep in line.endpoints.values() if ep.incoming))
+    assert consult is not None and consult.b is not None and consult.b.up
+    target = consult.b
+    replaces = f"{inv2.call_id}%3Bto-tag%3D{ok2.to.tag}%3Bfrom-tag%3D{inv2.from_.tag}"
+    assert _agent_refer(agent, inv, f"<sip:1006@box?Replaces={replaces}>").status == 202
+    tb.run(2.0)
+    assert call.b is target and target.up and trunk.state != "down"
+    assert consult.state == "ended"
+    byes = {m.call_id for m in agent.inbox if isinstance(m, Request) and m.method == "BYE"}
+    assert byes == {inv.call_id, inv2.call_id}
+    assert tb.mgr.engine.src[0, trunk.channel] == target.channel  # the caller hears 1006
