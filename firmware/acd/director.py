@@ -42,6 +42,7 @@ from firmware.acd.queuelog import LogWrites
 from firmware.ivr.say import say_queue_position, say_wait_time
 
 if TYPE_CHECKING:
+    from firmware.acd.voicemail import Voicemail
     from firmware.calls.endpoint import Endpoint
     from firmware.calls.manager import Call, CallManager
 
@@ -91,6 +92,7 @@ class AcdDirector:
         self.callbacks: dict[str, Call] = {}  # callback id -> the call carrying it (agent up)
         self._callback_of: dict[str, str] = {}  # call uniqueid -> callback id
         self._held: dict[str, LogWrites] = {}  # call uniqueid -> its last queue-log lines, for its CDR
+        self.voicemail: Voicemail | None = None  # mailboxes (firmware.acd.voicemail), when configured
         self._stopped = False
         mgr.clock.call_later(tick_seconds, self._tick)
 
@@ -155,6 +157,29 @@ class AcdDirector:
             self._collect(call, lambda: self.acd.transfer(callid, target, now, attended=attended))
             self.calls.pop(call.uniqueid, None)
             call.on_b_hangup = None  # the agent has gone; whoever takes the call now is no queue agent
+
+    def feature_dial(self, call: Call, ep: Endpoint, number: str) -> bool:
+        """An extension dialled a number: *97 (its own voicemail box) or *98 (any box, asked for) start the
+        voicemail retrieval call. False for anything else (call control dials it as usual)."""
+        from firmware.acd.voicemail import RETRIEVE_ANY, RETRIEVE_OWN, VoicemailSession
+
+        if self.voicemail is None or number not in (RETRIEVE_OWN, RETRIEVE_ANY):
+            return False
+        mgr = self.mgr
+        mgr.answer_a(call)
+        call.state = "ivr"
+        call.cdr.lastapp, call.cdr.lastdata = "VoiceMailMain", number
+        mgr.engine.enable_detector("dtmf", call.a.channel, True)
+        box = ep.number if number == RETRIEVE_OWN else None
+        call.ivr = VoicemailSession(mgr, call, self.voicemail, box, self.lang)
+        call.ivr.start()
+        return True
+
+    def message_left(self, call: Call) -> None:
+        """A call ended (CallManager.on_call_end): a message it left in a mailbox changes that box."""
+        box = call.vars.get("mailbox")
+        if self.voicemail is not None and box:
+            self.voicemail.changed(str(box))
 
     def feature(self, extension: str, action: str, argument: str) -> bool:
         """An agent's feature code from their phone (SIP `on_feature`): *41 log in, *42 log out,

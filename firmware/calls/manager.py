@@ -558,6 +558,8 @@ class CallManager:
         call.cdr.src = ext
         call.cdr.clid = f"<{ext}>"
         call.cdr.dcontext = "from-internal"
+        if self.acd is not None and self.acd.feature_dial(call, ep, number):
+            return  # a code the ACD serves (voicemail retrieval *97 / *98)
         ok, cls = self.plan.permitted(ext, number)
         call.vars["class"] = cls
         if not ok:

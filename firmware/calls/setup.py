@@ -20,6 +20,7 @@ from firmware.acd.core import Acd
 from firmware.acd.director import AcdDirector
 from firmware.acd.queuelog import QueueLog
 from firmware.acd.recordings import RecordingIndex
+from firmware.acd.voicemail import Voicemail, load_mailboxes
 from firmware.calls.dialplan import Dialplan, load_dialplan
 from firmware.calls.manager import CallManager
 from firmware.config import load_yaml
@@ -86,7 +87,9 @@ def open_box(
     mgr = CallManager(engine, store, clock, plan, epoch_offset, data, recorder, prompts, engine_events)
     recorder.on_alarm = mgr.alarm
     mgr.flows = dict(flows)
-    start_acd(mgr, load_acd(config_dir), data)
+    director = start_acd(mgr, load_acd(config_dir), data)
+    director.voicemail = Voicemail(director.acd.conn, load_mailboxes(config_dir))
+    mgr.on_call_end.append(director.message_left)  # a message left lights the box's lamp
     return mgr
 
 
@@ -137,10 +140,13 @@ def reload_config(mgr: CallManager, config_dir: str | Path | None) -> None:
     """Swap in a new configuration; on any error the running one stays and ConfigError is raised."""
     plan, flows = load_config(config_dir)
     acd_config = load_acd(config_dir)
+    mailboxes = load_mailboxes(config_dir)
     mgr.set_plan(plan)
     mgr.flows = dict(flows)
     if mgr.acd is not None:
         mgr.acd.acd.apply_config(acd_config)
+        if mgr.acd.voicemail is not None:
+            mgr.acd.voicemail.mailboxes = mailboxes
 
 
 def close_box(mgr: CallManager) -> Any:
