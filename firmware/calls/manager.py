@@ -731,7 +731,7 @@ class CallManager:
 
     def phone_hold(self, ep: Endpoint, held: bool) -> None:
         """A phone put its call on hold or took it back (SIP re-INVITE: SipLine.on_hold): the other party
-        hears music on hold meanwhile."""
+        hears music on hold meanwhile. (A phone's REFER goes to `transfer`.)"""
         call = self.call_of(ep)
         if call is None or ep is not call.b:
             return
@@ -739,19 +739,6 @@ class CallManager:
             self.hold(call)
         else:
             self.unhold(call)
-
-    def phone_transfer(self, ep: Endpoint, target: str, replaces: Endpoint | None = None) -> bool:
-        """A phone asked to transfer its call (SIP REFER: SipLine.on_transfer). Without Replaces it is a
-        blind transfer of the other party to `target`; with Replaces naming this call's consultation leg
-        (`consult`), the caller is joined with the consulted party (attended transfer)."""
-        call = self.call_of(ep)
-        if call is None or ep is not call.b:
-            return False
-        if replaces is None:
-            return self.blind_transfer(call, target)
-        if replaces is not call.consult:  # a consultation placed as a call of its own: not joined here
-            return False
-        return self.complete_transfer(call)
 
     def cancel_consult(self, call: Call) -> None:
         c = call.consult

@@ -339,7 +339,7 @@ def test_queue_timeout_to_voicemail_leaves_a_message_in_the_mailbox(make_bed, tm
 
 def test_agent_holds_30s_and_transfers_reports_match_hand_computation(make_bed, tmp_path) -> None:
     """The agent's phone holds the caller 30 s (SIP re-INVITE -> CallManager.phone_hold) then transfers
-    them (REFER -> phone_transfer): the queue log has HOLD / UNHOLD / BLINDTRANSFER as Asterisk writes
+    them (REFER -> CallManager.transfer): the queue log has HOLD / UNHOLD / BLINDTRANSFER as Asterisk writes
     them, and the report's AHT is talk + hold + wrap-up worked out by hand."""
     from firmware.acd.reports import agent_report, queue_report
 
@@ -360,7 +360,7 @@ def test_agent_holds_30s_and_transfers_reports_match_hand_computation(make_bed, 
     bed.mgr.phone_hold(agent_leg, True)
     assert call.state == "held"
     bed.run(30.0)  # 30 s on hold
-    assert bed.mgr.phone_transfer(agent_leg, "1005")  # blind transfer while the caller is held
+    assert bed.mgr.transfer(agent_leg, "1005")  # REFER: blind transfer while the caller is held
     assert bed.mgr.acd.acd.agents["1001"].state is AgentState.WRAP_UP
     bed.run(5.0)
     assert call.b is not None and call.b.number == "1005"
