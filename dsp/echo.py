@@ -20,8 +20,8 @@ Algorithm (one object for all channels; every state array is shaped (channels, .
   inside an internal block, the echo estimate of the known samples is computed with the future far-end
   samples set to zero; since partition 0 is causal and partitions >= 1 only see past blocks, this gives
   the same estimate as the whole-block computation (to float rounding). Adaptation, double-talk detection,
-  NLP and tone-disabler decisions happen only at block boundaries, on whole blocks, so the state after any
-  split of the same signal is identical.
+  NLP, gating and tone-disabler decisions happen only at block boundaries, on whole blocks, so the state
+  after any split of the same signal is identical (to FFT rounding with ducc0).
 - Double talk: a Geigel-style detector on the whole block (near power against the loudest far-end block
   power over the tail, threshold 3 dB above the 6 dB ERL G.168 assumes) with a 3-block hangover freezes
   adaptation. Block powers are steadier than the sample peaks a classic Geigel detector compares.
@@ -31,11 +31,23 @@ Algorithm (one object for all channels; every state array is shaped (channels, .
 - Tone disabler: a 2100 Hz tone holding for >= 150 ms with a phase reversal, on either direction,
   bypasses the canceller (output = near, adaptation frozen) until both directions stay below -36 dBm0
   for 250 ms.
+- Activity gating: a channel whose far end stayed below -60 dBm0 over the whole tail and the block so
+  far has no echo worth cancelling and nothing to learn from: its output is near (NLP and comfort noise
+  decisions still run), its filter is kept, and the big passes skip it. The filter state lives in
+  physical rows kept sorted so that the channels whose filter runs (the "region") are one contiguous
+  slice; a channel that changes activity swaps rows with another (a few per block), so the cost follows
+  the talk without gathering or scattering the filters. Far-end histories of idle rows are not kept
+  (they were below the gate, so they are zeros).
+- FFTs: ducc0 (pocketfft's successor, about 1.8x faster on many short transforms) when installed, else
+  scipy.fft; the constructor's ``fft=`` picks one. ducc0 rounds a row slightly differently depending on
+  its place in the batch, so with it channels agree with a canceller of their own to 1 LSB; with scipy
+  they are bit-identical.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +76,49 @@ _TD_RELEASE_SAMPLES = 2000  # 250 ms below -36 dBm0 on both paths re-enables the
 _RELEARN_BLOCKS = 8  # in 20 ms blocks: 0.16 s of unexplained residual means the echo path changed
 
 
+_GATE_DBM0 = -60.0  # far end quieter than this over the whole tail window: nothing to cancel or learn
+_GATE_MS = _ms_dbm0(_GATE_DBM0)
+
+try:  # ducc0 (pocketfft's successor) runs the many short real FFTs about 1.8x faster than scipy.fft
+    import ducc0 as _ducc0
+except ImportError:  # pragma: no cover - exercised by forcing fft="scipy"
+    _ducc0 = None
+
+
+def _rfft_ducc(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _ducc0.fft.r2c(x, axes=(x.ndim - 1,), out=out)  # type: ignore[union-attr]
+
+
+def _irfft_ducc(y: np.ndarray, n: int, out: np.ndarray | None = None) -> np.ndarray:
+    return _ducc0.fft.c2r(  # type: ignore[union-attr]
+        y, axes=(y.ndim - 1,), lastsize=n, forward=False, inorm=2, out=out
+    )
+
+
+def _rfft_scipy(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    r = sfft.rfft(x, axis=-1)
+    if out is None:
+        return r.astype(np.complex64, copy=False)
+    out[...] = r
+    return out
+
+
+def _irfft_scipy(y: np.ndarray, n: int, out: np.ndarray | None = None) -> np.ndarray:
+    r = sfft.irfft(y, n=n, axis=-1)
+    if out is None:
+        return r.astype(np.float32, copy=False)
+    out[...] = r
+    return out
+
+
+_FFTS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]] = {
+    "scipy": (_rfft_scipy, _irfft_scipy)
+}
+if _ducc0 is not None:
+    _FFTS["ducc0"] = (_rfft_ducc, _irfft_ducc)
+FFT_BACKENDS = tuple(_FFTS)
+
+
 class EchoCanceller:
     """Line echo canceller for `channels` voice channels (G.168, PBFDAF, NLP with comfort noise).
 
@@ -80,6 +135,7 @@ class EchoCanceller:
         block: int = 160,
         mu: float = 1.0,
         seed: int = 0x168,
+        fft: str | None = None,
     ) -> None:
         if not isinstance(channels, int | np.integer) or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
@@ -89,6 +145,12 @@ class EchoCanceller:
             raise ValueError(f"block must be a positive multiple of 80 samples, got {block!r}")
         if not 0.0 < mu < 2.0:
             raise ValueError(f"mu must be in (0, 2), got {mu!r}")
+        if fft is None:
+            fft = "ducc0" if "ducc0" in _FFTS else "scipy"
+        if fft not in _FFTS:
+            raise ValueError(f"fft must be one of {FFT_BACKENDS}, got {fft!r}")
+        self.fft = fft
+        self._rfft, self._irfft = _FFTS[fft]
         c = int(channels)
         b = int(block)
         self.channels = c
@@ -101,21 +163,32 @@ class EchoCanceller:
         # far-end window [previous block | current block], zeros beyond the samples received so far
         self._xwin = np.zeros((c, 2 * b), np.float32)
         self._d = np.zeros((c, b), np.float32)  # near-end samples of the current block
+        self._e = np.zeros((c, b), np.float32)  # residual of the current block (= near on idle rows)
         self._ez = np.zeros((c, 2 * b), np.float32)  # [zeros | error] for the gradient's FFT
-        # spectra of the far-end windows, a doubled ring so that [j:j+P] is in lag order without copying
-        self._xring = np.zeros((c, 2 * p, f), np.complex64)
+        # spectra of the far-end windows and their conjugates, doubled rings so that [j:j+P] is in lag
+        # order without copying (the conjugates make the gradient step one multiply and one add)
+        # (partition-major layouts: one partition of every channel is one contiguous (channels, bins) plane)
+        self._xring = np.zeros((2 * p, c, f), np.complex64)
+        self._xcring = np.zeros((2 * p, c, f), np.complex64)
         self._head = 0  # ring index of the newest spectrum
-        self._w = np.zeros((c, p, f), np.complex64)  # filter, frequency domain
+        self._w = np.zeros((p, c, f), np.complex64)  # filter, frequency domain, partition-major
         self._yhist = np.zeros((c, f), np.complex64)  # contribution of partitions >= 1 to this block
-        self._pxs = np.zeros((c, f), np.float32)  # far power per bin summed over the tail
-        self._px_ring = np.zeros((c, p, f), np.float32)  # |X|^2 per partition; _pxs is their sum
+        self._pxs = np.zeros((c, f), np.float64)  # far power per bin summed over the tail (running sum)
+        self._px_ring = np.zeros((p, c, f), np.float32)  # |X|^2 per partition; _pxs is their sum
         self._pos = 0  # samples of the current block received (same for every channel)
         self._rot = 1  # next partition to constrain in rotation
+        # scratch for the whole-array path
+        self._xf = np.zeros((c, f), np.complex64)
+        self._yf = np.zeros((c, f), np.complex64)
+        self._yt = np.zeros((c, 2 * b), np.float32)
         # channels per chunk of the big (channels, partitions, bins) passes: about 512 KiB of W each
         self._chunk = max(1, (512 * 1024) // (p * f * 8))
-        self._tmp = np.empty((min(c, self._chunk), p, f), np.complex64)
+        self._tmp = np.empty((p, min(c, self._chunk), f), np.complex64)
         self._nblk = 0
         self._xms = np.zeros((c, p + 1), np.float32)  # per-block far mean square over the tail
+        self._xms_cur = np.zeros(c, np.float32)  # far mean square of the block just completed
+        # far end above the gate somewhere in the blocks the next block's history term sees
+        self._live = np.zeros(c, bool)
         self._dt_hang = np.zeros(c, np.int32)  # blocks of double-talk hangover left
         self._g_hang = np.zeros(c, np.int32)  # hangover of the power detector alone (NLP release)
         self._erle = np.ones(c, np.float32)  # achieved ERLE estimate (power ratio)
@@ -129,16 +202,31 @@ class EchoCanceller:
         self._rng = np.random.default_rng(seed)
         self._noise = self._rng.standard_normal(8192 + b, dtype=np.float32)
         self._ar_b = np.arange(b)
+        self._noise_rows = np.lib.stride_tricks.sliding_window_view(self._noise, b)
+        self._cn_seed = self._rng.integers(0, 2**32, size=c, dtype=np.uint32)
+        # The filter state (the arrays in _heavy) is kept in physical rows: channel i lives in row
+        # _phys[i], row j holds channel _log[j], and the channels whose filter runs this block (the
+        # region) are rows [0, _nreg), so every big pass is one contiguous slice however few talk.
+        self._heavy = (self._w, self._xring, self._xcring, self._px_ring, self._pxs, self._yhist)
+        self._history = (self._xring, self._xcring, self._px_ring, self._pxs, self._yhist)
+        self._ar_c = np.arange(c)
+        self._phys = np.arange(c)
+        self._log = np.arange(c)
+        self._ident = True
+        self._nreg = 0
+        # activity counters (diagnostics: share of channel-blocks that needed the filter)
+        self.blocks_run = 0
+        self.blocks_idle = 0
         # tone disabler state
         n_sub = b // _TD_SUB
         t = np.arange(b)
         ph = 2.0 * np.pi * _TD_FREQ / _FS * t
-        self._td_cos = np.cos(ph).astype(np.float32).reshape(n_sub, _TD_SUB)
-        self._td_sin = np.sin(ph).astype(np.float32).reshape(n_sub, _TD_SUB)
+        cos = np.cos(ph).astype(np.float32).reshape(n_sub, _TD_SUB)
+        sin = np.sin(ph).astype(np.float32).reshape(n_sub, _TD_SUB)
         self._td_mat = np.zeros((b, 2 * n_sub), np.float32)
         for j in range(n_sub):
-            self._td_mat[j * _TD_SUB : (j + 1) * _TD_SUB, j] = self._td_cos[j]
-            self._td_mat[j * _TD_SUB : (j + 1) * _TD_SUB, n_sub + j] = self._td_sin[j]
+            self._td_mat[j * _TD_SUB : (j + 1) * _TD_SUB, j] = cos[j]
+            self._td_mat[j * _TD_SUB : (j + 1) * _TD_SUB, n_sub + j] = sin[j]
         self._td_step = 2.0 * np.pi * _TD_FREQ / _FS * b  # phase advance of the table per block
         self._td_phase0 = 0.0  # table phase of the current block start (global, same for every channel)
         # per direction (0 = near, 1 = far): last tone phasor, run length, drift estimate, reversal seen
@@ -159,21 +247,19 @@ class EchoCanceller:
     def reset(self, channel: int) -> None:
         """Forget everything about one channel (call end): filter, histories, detector states."""
         i = self._check_channel(channel)
-        self._xwin[i] = 0.0
-        self._d[i] = 0.0
-        self._xring[i] = 0.0
-        self._w[i] = 0.0
-        self._yhist[i] = 0.0
-        self._pxs[i] = 0.0
-        self._px_ring[i] = 0.0
-        self._xms[i] = 0.0
+        for a in (self._xwin, self._d, self._e, self._xms, self._cn):
+            a[i] = 0.0
+        j = self._phys[i]
+        for a in self._heavy:
+            a[..., j, :] = 0.0
+        self._xms_cur[i] = 0.0
+        self._live[i] = False
         self._dt_hang[i] = 0
         self._erle[i] = 1.0
         self._g_hang[i] = 0
         self._relearn[i] = 0
         self._suppress[i] = False
         self._bg[i] = _ms_dbm0(-80.0)
-        self._cn[i] = 0.0
         self._td_last[:, i] = 0.0
         self._td_run[:, i] = 0
         self._td_gap[:, i] = 0
@@ -183,7 +269,10 @@ class EchoCanceller:
         self._td_quiet[i] = 0
 
     def enable(self, channel: int, on: bool) -> None:
-        """Put the canceller of one channel in circuit (True) or bypass it (False: output = near)."""
+        """Put the canceller of one channel in circuit (True) or bypass it (False: output = near).
+
+        A bypassed channel costs next to nothing; its far-end history is not kept meanwhile, so for the
+        first 128 ms after it is put back in circuit only the new far-end signal is cancelled."""
         self._enabled[self._check_channel(channel)] = bool(on)
 
     def set_adaptation(self, channel: int, on: bool) -> None:
@@ -201,16 +290,22 @@ class EchoCanceller:
         """Per channel: True while the 2100 Hz tone disabler holds the canceller bypassed."""
         return self._td_bypass.copy()
 
+    def active(self) -> npt.NDArray[np.bool_]:
+        """Per channel: True where the filter runs for the current block (the far end was above -60 dBm0
+        within the tail, and the channel is in circuit). The rest cost a few vector operations."""
+        return self._live & self._enabled & ~self._td_bypass
+
     def impulse_response(self) -> npt.NDArray[np.float32]:
         """The modelled echo path per channel, shaped (channels, partitions * block) (diagnostics)."""
-        h = sfft.irfft(self._w, n=2 * self.block, axis=-1)[..., : self.block]
+        w = self._w[:, self._phys].transpose(1, 0, 2)
+        h = sfft.irfft(w, n=2 * self.block, axis=-1)[..., : self.block]
         return np.ascontiguousarray(h.reshape(self.channels, -1), dtype=np.float32)
 
     # ------------------------------------------------------------------ processing
     def process(self, near: npt.ArrayLike, far: npt.ArrayLike) -> npt.NDArray[np.int16]:
         """Cancel the echo of `far` in `near`; both int16 (channels, n); returns int16 (channels, n)."""
-        near = self._check_block(near, "near")
-        far = self._check_block(far, "far")
+        near = check_block(near, self.channels, "near")
+        far = check_block(far, self.channels, "far")
         if near.shape != far.shape:
             raise ValueError(f"near and far must have the same shape, got {near.shape} and {far.shape}")
         n = near.shape[1]
@@ -223,58 +318,129 @@ class EchoCanceller:
             self._xwin[:, b + pos : b + pos + m] = far[:, i : i + m]
             self._d[:, pos : pos + m] = near[:, i : i + m]
             if pos + m == b:
-                e = self._block_error()
-                self._emit(out[:, i : i + m], e[:, pos:], near[:, i : i + m], pos)
-                self._adapt_block(e)
+                act = self._wanted(b, True)
+                self._arrange(act)  # the region is exactly this block's active rows
+                self._estimate(0, b)
+                self._emit(out[:, i : i + m], pos, m)
+                self._adapt_block(act)
                 self._pos = 0
             else:
-                e = self._partial_error(pos, m)
-                self._emit(out[:, i : i + m], e, near[:, i : i + m], pos)
+                want = self._wanted(pos + m, False)
+                if (want & ~self._in_region()).any():  # a far end started talking: grow the region
+                    self._arrange(want | self._in_region())
+                self._estimate(pos, m)
+                self._emit(out[:, i : i + m], pos, m)
                 self._pos = pos + m
             i += m
         return out
 
-    def _check_block(self, a: npt.ArrayLike, name: str) -> np.ndarray:
-        return check_block(a, self.channels, name)
+    def _wanted(self, filled: int, end: bool) -> np.ndarray:
+        """Rows whose echo estimate is needed now: in circuit, with far-end signal above the gate in the
+        tail history or in the samples of this block received so far."""
+        b = self.block
+        seg = self._xwin[:, b : b + filled]
+        energy = np.einsum("ij,ij->i", seg, seg)
+        if end:
+            self._xms_cur = (energy / b).astype(np.float32)
+            loud = self._xms_cur >= _GATE_MS
+        else:
+            loud = energy >= _GATE_MS * b
+        return (self._live | loud) & self._enabled & ~self._td_bypass
 
-    def _emit(self, out: np.ndarray, e: np.ndarray, near: np.ndarray, pos: int) -> None:
-        m = out.shape[1]
-        res = np.where(self._suppress[:, None], self._cn[:, pos : pos + m], e)
-        np.copyto(res, near, where=~(self._enabled & ~self._td_bypass)[:, None])
+    def _in_region(self) -> np.ndarray:
+        r = np.zeros(self.channels, bool)
+        r[self._log[: self._nreg]] = True
+        return r
+
+    def _arrange(self, want: np.ndarray) -> None:
+        """Move the filter state of the `want` channels to physical rows [0, n) (n = their count) by
+        swapping rows, so that the filter passes work on one contiguous slice. Channels change activity
+        a few times a second, so few rows move per block. Rows that join the region start with empty
+        far-end histories (those were not kept outside it); their filters are kept."""
+        n = int(np.count_nonzero(want))
+        old = self._nreg
+        pw = want[self._log]
+        into = np.flatnonzero(pw[n:]) + n  # wanted rows outside the new region
+        out = np.flatnonzero(~pw[:n])  # unwanted rows inside it, as many
+        if into.size:
+            for a in self._heavy:
+                a[..., out, :], a[..., into, :] = a[..., into, :], a[..., out, :]
+            lo, li = self._log[out], self._log[into]
+            self._log[out], self._log[into] = li, lo
+            self._phys[li], self._phys[lo] = out, into
+            self._ident = bool(np.array_equal(self._log, self._ar_c))
+        fresh = out[(out < old) & (into >= old)]  # rows from outside swapped into the old region
+        for a in self._history:
+            if n > old:
+                a[..., old:n, :] = 0.0
+            if fresh.size:
+                a[..., fresh, :] = 0.0
+        self._nreg = n
+
+    def _estimate(self, pos: int, m: int) -> None:
+        """Residual e = d - echo estimate of samples pos..pos+m of the current block on the region's
+        channels (e = d on the others). Far-end samples not received yet are zeros in the window
+        (partition 0 is causal)."""
+        b, n = self.block, self._nreg
+        e = self._e[:, pos : pos + m]
+        d = self._d[:, pos : pos + m]
+        if n == self.channels and self._ident:
+            x = self._rfft(self._xwin, out=self._xf)
+            y = np.multiply(self._w[0], x, out=self._yf)
+            y += self._yhist
+            yt = self._irfft(y, 2 * b, out=self._yt)
+            np.subtract(d, yt[:, b + pos : b + pos + m], out=e)
+            return
+        e[...] = d
+        if n:
+            li = self._log[:n]
+            x = self._rfft(self._xwin[li], out=self._xf[:n])
+            y = np.multiply(self._w[0, :n], x, out=self._yf[:n])
+            y += self._yhist[:n]
+            yt = self._irfft(y, 2 * b, out=self._yt[:n])
+            e[li] = d[li] - yt[:, b + pos : b + pos + m]
+
+    def _emit(self, out: np.ndarray, pos: int, m: int) -> None:
+        e = self._e[:, pos : pos + m]
+        sup = self._suppress & self._enabled & ~self._td_bypass
+        res = e.copy()
+        if sup.any():
+            np.copyto(res, self._cn[:, pos : pos + m], where=sup[:, None])
         np.rint(res, out=res)
-        np.clip(res, -32768, 32767, out=res)
+        np.maximum(res, -32768.0, out=res)
+        np.minimum(res, 32767.0, out=res)
         out[...] = res
 
-    def _partial_error(self, pos: int, m: int) -> np.ndarray:
-        """Residual of samples pos..pos+m of the current block, future far-end samples taken as zero."""
-        b = self.block
-        x = sfft.rfft(self._xwin, axis=-1)
-        y = self._yhist + self._w[:, 0] * x
-        yt = sfft.irfft(y, n=2 * b, axis=-1)[:, b + pos : b + pos + m]
-        return self._d[:, pos : pos + m] - yt
-
-    def _block_error(self) -> np.ndarray:
+    def _adapt_block(self, act: np.ndarray) -> None:
         b, p = self.block, self.partitions
-        x = sfft.rfft(self._xwin, axis=-1).astype(np.complex64, copy=False)
-        # newest spectrum into the doubled ring: ring[head : head + P] is [X_k, X_k-1, ...]
+        c = self.channels
+        d, e = self._d, self._e
+        xcur = self._xwin[:, b:]
+        n_act = self._nreg
+        self.blocks_run += n_act
+        self.blocks_idle += c - n_act
+        # ---- newest far spectrum into the doubled rings: ring[head : head + P] is [X_k, X_k-1, ...]
+        # (idle rows get zeros: their far end is below the gate)
         h = (self._head - 1) % p
         self._head = h
-        self._xring[:, h] = x
-        self._xring[:, h + p] = x
-        y = self._yhist + self._w[:, 0] * x
-        yt = sfft.irfft(y, n=2 * b, axis=-1)[:, b:]
-        return self._d - yt
-
-    def _adapt_block(self, e: np.ndarray) -> None:
-        b, p, h = self.block, self.partitions, self._head
-        c = self.channels
-        d = self._d
-        xcur = self._xwin[:, b:]
-        view = self._xring[:, h : h + p]
-        x = view[:, 0]
+        # (rows outside the region are not written: their histories are cleared when they come back)
+        n = n_act
+        x = self._xf[:n]
+        self._xring[h, :n] = x
+        self._xring[h + p, :n] = x
+        np.conjugate(x, out=self._xcring[h, :n])
+        self._xcring[h + p, :n] = self._xcring[h, :n]
+        # far power per bin over the tail (normalisation): running sum in float64 (exact enough)
+        sq = np.square(x.view(np.float32).reshape(n, self._f, 2))
+        px = sq[..., 0] + sq[..., 1]
+        pxs = self._pxs[:n]
+        pxs -= self._px_ring[h, :n]
+        pxs += px
+        np.maximum(pxs, 0.0, out=pxs)
+        self._px_ring[h, :n] = px
         # ---- block statistics
         self._xms[:, 1:] = self._xms[:, :-1]
-        self._xms[:, 0] = np.einsum("ij,ij->i", xcur, xcur) / b
+        self._xms[:, 0] = self._xms_cur
         dms = np.einsum("ij,ij->i", d, d) / b
         ems = np.einsum("ij,ij->i", e, e) / b
         far_ms = self._xms.max(axis=1)
@@ -307,16 +473,10 @@ class EchoCanceller:
         dt = geigel | (excess & ~lost)
         self._dt_hang = np.where(dt, 3, np.maximum(self._dt_hang - 1, 0)).astype(np.int32)
         dtalk = self._dt_hang > 0
-        # ---- far power per bin over the tail (normalisation)
-        sq = np.square(x.view(np.float32).reshape(c, self._f, 2))
-        px = sq[..., 0] + sq[..., 1]
-        slot = h  # the oldest partition's slot is replaced
-        self._px_ring[:, slot] = px
-        np.sum(self._px_ring, axis=1, out=self._pxs)
         # ---- tone disabler (on both directions, whole block)
         self._tone_disabler(d, xcur, dms, self._xms[:, 0])
         # ---- adaptation
-        upd = self._adapt & ~dtalk & ~self._td_bypass & (far_ms > 1.0)
+        upd = self._adapt & ~dtalk & act & (far_ms > 1.0)
         # achieved ERLE (single talk, far active): rises quickly, falls slowly
         single = upd & far_active & (dms > _ms_dbm0(-60.0))
         now = np.minimum(dms / np.maximum(ems, 1e-3), 1000.0)
@@ -330,62 +490,82 @@ class EchoCanceller:
         mu = self.mu * np.clip(
             1.0 - 0.75 * (10.0 * np.log10(np.maximum(self._erle, 1.0)) - 10.0) / 10.0, 0.25, 1.0
         )
-        any_upd = bool(upd.any())
-        if any_upd:
-            ez = self._ez
-            ez[:, b:] = e
-            ef = sfft.rfft(ez, axis=-1)
-            reg = 1e-2 * self._pxs.mean(axis=1, keepdims=True) + np.float32(2.0 * b * p * _ms_dbm0(-60.0))
-            inv = self._pxs + reg
-            np.divide((mu * upd).astype(np.float32)[:, None], inv, out=inv)
-            # conj(X) * G == conj(X * conj(G)): multiply by conj(G), conjugate the product in place
-            g = np.conjugate(ef, out=ef)
-            g *= inv
-        # gradient step and the next block's history term, W_p * X_{k+1-p} for p >= 1, in channel
-        # chunks that stay in the L2 cache (both passes read the same W and X)
-        yh = self._yhist
-        for lo in range(0, c, self._chunk):
-            hi = min(lo + self._chunk, c)
-            v = view[lo:hi]
-            w = self._w[lo:hi]
-            t = self._tmp[: hi - lo]
-            if any_upd and upd[lo:hi].any():  # (silent far ends and double talk skip the pass)
-                np.multiply(v, g[lo:hi, None, :], out=t)
-                np.conjugate(t, out=t)
-                w += t
-            if p > 1:
-                np.multiply(w[:, 1:], v[:, : p - 1], out=t[:, : p - 1])
-                np.sum(t[:, : p - 1], axis=1, out=yh[lo:hi])
-            else:
-                yh[lo:hi] = 0.0
-        if any_upd:
-            self._constrain(0)
-            self._nblk += 1
-            if p > 1 and self._nblk % 2 == 0:
-                self._constrain(self._rot)
-                self._rot = self._rot + 1 if self._rot + 1 < p else 1
-            bad = ~np.isfinite(self._w[:, 0, 0])
+        n_upd = int(np.count_nonzero(upd))
+        g = None
+        if n_upd:
+            li = self._log[:n]
+            ez = self._ez[:n]
+            ez[:, b:] = e[li]
+            ef = self._rfft(ez, out=self._yf[:n])
+            pxs = self._pxs[:n]
+            inv = (pxs + (1e-2 * pxs.mean(axis=1, keepdims=True) + 2.0 * b * p * _ms_dbm0(-60.0))).astype(
+                np.float32
+            )
+            step = np.where(upd, mu, 0.0).astype(np.float32)[li]
+            np.divide(step[:, None], inv, out=inv)
+            ef *= inv  # G = mu * E / (far power + regularisation); the step is conj(X) * G
+            g = ef
+        self._filter_pass(n, g)
+        # (the rotation follows the block count, so channels do not depend on one another)
+        self._nblk += 1
+        rotate = p > 1 and self._nblk % 2 == 0
+        if n_upd:
+            ur: slice | np.ndarray = slice(0, n) if n_upd == n else np.flatnonzero(upd[self._log[:n]])
+            self._constrain(0, ur)
+            if rotate:
+                self._constrain(self._rot, ur)
+        if rotate:
+            self._rot = self._rot + 1 if self._rot + 1 < p else 1
+            bad = ~np.isfinite(self._w[0, :n, 0])
             if bad.any():
-                for i in np.flatnonzero(bad):
+                for i in self._log[np.flatnonzero(bad)]:
                     self.reset(int(i))
-                    self._yhist[i] = 0.0
         # ---- NLP decision and comfort noise for the next block
         quiet = ~far_active
         self._bg = np.where(quiet, 0.8 * self._bg + 0.2 * ems, np.minimum(self._bg, ems)).astype(np.float32)
         self._g_hang = np.where(geigel, 3, np.maximum(self._g_hang - 1, 0)).astype(np.int32)
         self._suppress = self._nlp_on & far_active & (self._g_hang == 0)
         # comfort noise: a random stretch of a stored Gaussian sequence per channel, at the background level
-        start = self._rng.integers(0, self._noise.size - b, size=c)
-        self._cn = self._noise[start[:, None] + self._ar_b] * np.sqrt(self._bg)[:, None]
-        # ---- slide the far window
+        # (offsets from a per-channel linear congruential generator: a few integer operations per block)
+        self._cn_seed *= np.uint32(1664525)
+        self._cn_seed += np.uint32(1013904223)
+        start = (self._cn_seed >> np.uint32(8)) % np.uint32(self._noise.size - b)
+        sup = np.flatnonzero(self._suppress)
+        if sup.size:
+            cn = self._noise_rows[start[sup]]
+            cn *= np.sqrt(self._bg[sup])[:, None]
+            self._cn[sup] = cn
+        # ---- slide the far window; the next block's rows with far-end history above the gate
         self._xwin[:, :b] = xcur
         self._xwin[:, b:] = 0.0
+        self._live = self._xms[:, :p].max(axis=1) >= _GATE_MS
 
-    def _constrain(self, k: int) -> None:
+    def _filter_pass(self, n: int, g: np.ndarray | None) -> None:
+        """Gradient step W_p += conj(X_k-p) * G (G = 0 on rows that do not adapt), and the next block's
+        history term sum_{p>=1} W_p X_k+1-p, on the region's rows [0, n) (0 elsewhere), in channel
+        chunks that stay in the L2 cache."""
+        p, h = self.partitions, self._head
+        yh = self._yhist
+        yh[n:] = 0.0
+        for lo in range(0, n, self._chunk):
+            hi = min(lo + self._chunk, n)
+            t = self._tmp[:, : hi - lo]
+            w = self._w[:, lo:hi]
+            if g is not None:
+                np.multiply(self._xcring[h : h + p, lo:hi], g[lo:hi], out=t)
+                w += t
+            if p > 1:
+                tp = t[: p - 1]
+                np.multiply(w[1:], self._xring[h : h + p - 1, lo:hi], out=tp)
+                np.sum(tp, axis=0, out=yh[lo:hi])
+            else:
+                yh[lo:hi] = 0.0
+
+    def _constrain(self, k: int, rows: slice | np.ndarray) -> None:
         b = self.block
-        wt = sfft.irfft(self._w[:, k], n=2 * b, axis=-1)
+        wt = self._irfft(self._w[k, rows], 2 * b)
         wt[:, b:] = 0.0
-        self._w[:, k] = sfft.rfft(wt, axis=-1)
+        self._w[k, rows] = self._rfft(wt)
 
     def _tone_disabler(self, d: np.ndarray, x: np.ndarray, dms: np.ndarray, xms: np.ndarray) -> None:
         n_sub = self.block // _TD_SUB
@@ -396,18 +576,19 @@ class EchoCanceller:
         for k, sig in enumerate((d, x)):
             s = sig.reshape(c, n_sub, _TD_SUB)
             zz = sig @ self._td_mat  # one matrix product: [sum s*cos | sum s*sin] per sub-block
-            zr = zz[:, :n_sub]
-            zi = -zz[:, n_sub:]
-            z = (zr + 1j * zi) * rot
+            np.square(zz, out=zz)
             en = np.einsum("csn,csn->cs", s, s)
-            tone = (2.0 * (zr * zr + zi * zi) >= _TD_PURITY * _TD_SUB * en) & (en >= _TD_SUB * _TD_MIN_MS)
+            tone = 2.0 * (zz[:, :n_sub] + zz[:, n_sub:]) >= _TD_PURITY * _TD_SUB * en
+            tone &= en >= _TD_SUB * _TD_MIN_MS
             # the sequential part runs only on channels with a tone now or in progress (rarely any)
             idx = np.flatnonzero(tone.any(axis=1) | (self._td_run[k] > 0))
             if idx.size == 0:
                 continue
+            zz = sig[idx] @ self._td_mat
+            z = (zz[:, :n_sub] - 1j * zz[:, n_sub:]) * rot
             last, run, gap = self._td_last[k, idx], self._td_run[k, idx], self._td_gap[k, idx]
             drift, rev = self._td_drift[k, idx], self._td_rev[k, idx]
-            tone, z = tone[idx], z[idx]
+            tone = tone[idx]
             hit = np.zeros(idx.size, bool)
             for j in range(n_sub):
                 t = tone[:, j]
