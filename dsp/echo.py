@@ -573,22 +573,29 @@ class EchoCanceller:
         rot = complex(math.cos(self._td_phase0), -math.sin(self._td_phase0))
         self._td_phase0 = (self._td_phase0 + self._td_step) % (2.0 * math.pi)
         found = np.zeros(c, bool)
-        for k, sig in enumerate((d, x)):
-            s = sig.reshape(c, n_sub, _TD_SUB)
-            zz = sig @ self._td_mat  # one matrix product: [sum s*cos | sum s*sin] per sub-block
+        for k, (sig, ms) in enumerate(((d, dms), (x, xms))):
+            # a tone sub-block needs a quarter of its block's energy above the floor: quieter blocks
+            # (and the silent channels) skip the analysis unless a tone is in progress
+            cand = np.flatnonzero((ms >= 0.125 * _TD_MIN_MS) | (self._td_run[k] > 0))
+            if cand.size == 0:
+                continue
+            sc = sig if cand.size == c else sig[cand]
+            s = sc.reshape(cand.size, n_sub, _TD_SUB)
+            zz = sc @ self._td_mat  # one matrix product: [sum s*cos | sum s*sin] per sub-block
             np.square(zz, out=zz)
             en = np.einsum("csn,csn->cs", s, s)
             tone = 2.0 * (zz[:, :n_sub] + zz[:, n_sub:]) >= _TD_PURITY * _TD_SUB * en
             tone &= en >= _TD_SUB * _TD_MIN_MS
             # the sequential part runs only on channels with a tone now or in progress (rarely any)
-            idx = np.flatnonzero(tone.any(axis=1) | (self._td_run[k] > 0))
-            if idx.size == 0:
+            sub = np.flatnonzero(tone.any(axis=1) | (self._td_run[k, cand] > 0))
+            if sub.size == 0:
                 continue
+            idx = cand[sub]
+            tone = tone[sub]
             zz = sig[idx] @ self._td_mat
             z = (zz[:, :n_sub] - 1j * zz[:, n_sub:]) * rot
             last, run, gap = self._td_last[k, idx], self._td_run[k, idx], self._td_gap[k, idx]
             drift, rev = self._td_drift[k, idx], self._td_rev[k, idx]
-            tone = tone[idx]
             hit = np.zeros(idx.size, bool)
             for j in range(n_sub):
                 t = tone[:, j]
