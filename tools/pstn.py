@@ -758,6 +758,7 @@ class PstnProgram:
         patience: float = 150.0,
         talk: tuple[float, float] = (45.0, 240.0),
         dnis: str = "95588",
+        think: tuple[float, float] = (6.0, 12.0),
     ) -> None:
         from tools.callers import CallerProfile, SimulatedCallers
 
@@ -779,11 +780,11 @@ class PstnProgram:
             return bool(leg.hears_person())
 
         self.callers = SimulatedCallers(
-            clock, self.pstn, person, CallerProfile(calls_per_hour=rate, dnis=dnis,
+            clock, self.pstn, person, CallerProfile(calls_per_hour=rate, dnis=dnis, think=think,
                                                     patience_mean=patience, talk=talk), seed=seed,
         )  # fmt: skip
         self.fxo_callers = SimulatedCallers(
-            clock, FxoLines(self.co), person, CallerProfile(calls_per_hour=fxo_rate, dnis="",
+            clock, FxoLines(self.co), person, CallerProfile(calls_per_hour=fxo_rate, dnis="", think=think,
                                                             patience_mean=patience, talk=talk), seed=seed + 1,
         )  # fmt: skip
         self.ticks = 0
@@ -851,6 +852,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=float, default=150.0, help="callers' mean patience, s")
     parser.add_argument("--talk", type=float, nargs=2, default=(45.0, 240.0), help="talk time range, s")
     parser.add_argument(
+        "--think", type=float, nargs=2, default=(6.0, 12.0), help="seconds from answer to the menu key"
+    )
+    parser.add_argument(
         "--hybrids", default=None, help="G.168 hybrid models JSON (default: conformance data)"
     )
     parser.add_argument("--seed", type=int, default=1)
@@ -875,7 +879,7 @@ def run(args: argparse.Namespace) -> int:
     clock = RealClock()
     prog = PstnProgram(
         rundir, clock, args.rate, args.fxo_rate, args.seed, args.spans, args.fxo, kinds, hybrids,
-        patience=args.patience, talk=tuple(args.talk),
+        patience=args.patience, talk=tuple(args.talk), think=tuple(args.think),
     )  # fmt: skip
     stop = {"now": False}
 

@@ -169,11 +169,16 @@ class Appliance:
 
         with self.lock:
             for s, (span, trunk, drv, backlog) in self.pri.items():
-                bad = drv.status().raw & (e1drv.LOS | e1drv.LOF | e1drv.AIS)
-                if not self._aligned[s] and not bad:
+                # The D-channel starts once the span is in frame alignment with no red/blue alarm standing,
+                # and is taken down by the debounced alarm (red/blue after 2.5 s), as DAHDI does: a raw LOS of
+                # a few ms (a far end in another process that is late with a block) is not a lost span.
+                st = drv.status()
+                alarmed = st.debounced & (e1drv.DB_RED | e1drv.DB_BLUE)
+                bad = st.raw & (e1drv.LOS | e1drv.LOF | e1drv.AIS)
+                if not self._aligned[s] and not bad and not alarmed:
                     span.start(now)
                     self._aligned[s] = True
-                elif self._aligned[s] and bad:
+                elif self._aligned[s] and alarmed:
                     span.alarm(now)
                     self._aligned[s] = False
                 for f in drv.dchan_recv():

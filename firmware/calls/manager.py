@@ -311,6 +311,42 @@ class CallManager:
         call = self.call_of(ep)
         if call is not None and ep is call.a and call.ivr is not None:
             call.ivr.digit(digit)
+        elif call is not None and ep is call.b and ep.kind in ("trunk", "fxo") and call.state == "up":
+            self._trunk_feature_digit(call, digit)
+
+    # In-band feature codes of a trunk or FXO party who is call B (an external number an extension dialled,
+    # follow-me, a transfer out): what a SIP phone does with REFER, a telephone does with keys, as in
+    # Asterisk's features.conf (blindxfer `#1`): `#1` then the number and `#` (or 3 s without a key) hands
+    # A over to that number, within B's permissions, and B leaves.
+    trunk_feature_codes: dict[str, str] = {"blind_transfer": "#1"}  # noqa: RUF012 - read-only defaults
+    FEATURE_DIGIT_TIMEOUT = 3.0
+
+    def _trunk_feature_digit(self, call: Call, digit: str) -> None:
+        typed = str(call.vars.get("feature_keys", "")) + digit
+        timer = call.vars.pop("feature_timer", None)
+        if timer is not None:
+            timer.cancel()
+        code = self.trunk_feature_codes["blind_transfer"]
+        if not typed.startswith(code):
+            call.vars["feature_keys"] = typed if code.startswith(typed) else ""
+            return
+        target = typed[len(code) :]
+        if target.endswith("#"):
+            self._trunk_blind_transfer(call, target[:-1])
+            return
+        call.vars["feature_keys"] = typed
+        call.vars["feature_timer"] = self.later(
+            call, self.FEATURE_DIGIT_TIMEOUT, lambda: self._trunk_blind_transfer(call, target)
+        )
+
+    def _trunk_blind_transfer(self, call: Call, target: str) -> None:
+        call.vars.pop("feature_keys", None)
+        call.vars.pop("feature_timer", None)
+        if not target or call.b is None:
+            return
+        self.note(call, f"{call.b.name} pressed a blind transfer to {target}")
+        if not self.blind_transfer(call, target):
+            self.note(call, f"transfer to {target} refused")
 
     def pump(self) -> int:
         """Drain the engine's event queue (real-time mode) and dispatch; returns how many."""
@@ -590,6 +626,8 @@ class CallManager:
         call.cdr.dstchannel = ep.name
         if ep.kind in ("trunk", "fxo"):
             self.engine.enable_echo(ep.channel, True)
+            if self.trunk_feature_codes:
+                self.engine.enable_detector("dtmf", ep.channel, True)  # in-band feature codes from B
         self.engine.bridge(call.a.channel, ep.channel)
         self.note(call, f"connected {call.a.name} <-> {ep.name}")
         if call.vars.get("record") and self.recorder is not None and self.data_dir is not None:

@@ -93,12 +93,12 @@ def test_every_span_restarts_its_b_channels_when_the_d_channel_comes_up(box) -> 
     end = w.e1[0]
     end.close()
     network.exchanges[0].line_lost(clock.now())
-    clock.advance(1.0)
+    clock.advance(3.0)  # red alarm after 2.5 s without signal: the box clears the span
     assert leg.state == "down" and not app.mgr.calls  # the box cleared it and wrote its CDR
     assert app.mgr.store.cdr_count() == 1
     end.connect()
     network.exchanges[0].line_back(clock.now())
-    clock.advance(6.0)
+    clock.advance(8.0)  # the red alarm clears 5 s after the signal returns, then the D-channel comes up
     span, trunk = app.pri[1][0], app.pri[1][1]
     assert trunk.link_up and trunk.restarts == 2 and trunk.restarted is True and not span.maintenance
     assert network.exchanges[0].restarts == 2
