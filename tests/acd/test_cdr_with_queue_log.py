@@ -85,3 +85,39 @@ def test_kill9_never_splits_a_cdr_from_its_queue_log_lines(tmp_path: Path, repo_
         db.close()
         checked += len(cdrs)
     assert checked >= 45
+
+
+def test_a_store_that_cannot_write_keeps_the_cdr_and_its_lines_together(make_bed) -> None:
+    """The CDR write fails: the call's last queue-log lines are not committed either (nor in the file);
+    both wait in memory and land together on the retry."""
+    from firmware.calls.loopback import PhoneBehaviour
+
+    bed = make_bed()
+    bed.phones.add_phone("1005", PhoneBehaviour(answer_after=0.5))
+    caller = bed.call_in("13800001111", "95599")  # the sales queue
+    bed.run(5.0)
+    call = bed.call_of(caller)
+    assert call.b is not None and call.b.number == "1005"
+    uid = call.uniqueid
+    conn = bed.mgr.acd.acd.conn
+    log_file = bed.mgr.data_dir / "queue_log"
+
+    def endings() -> tuple[int, int]:
+        stored = conn.execute(
+            "SELECT COUNT(*) FROM queue_log WHERE callid = ? AND event = 'COMPLETECALLER'", (uid,)
+        ).fetchone()[0]
+        in_file = sum(
+            f"|{uid}|" in line and "COMPLETECALLER" in line for line in log_file.read_text().splitlines()
+        )
+        return stored, in_file
+
+    bed.mgr.store._db.execute("PRAGMA query_only = 1")  # the store cannot write from here
+    caller.far_hangup()
+    bed.run(1.0)
+    assert bed.mgr.store.cdr(uid) is None and [c.uniqueid for c in bed.mgr.pending_cdrs] == [uid]
+    assert endings() == (0, 0)
+    assert bed.mgr.acd.acd.agents["1005"].state.value == "available"  # the agent is not held up by it
+    bed.mgr.store._db.execute("PRAGMA query_only = 0")
+    bed.run(11.0)  # pending CDRs are retried every 10 s
+    assert bed.mgr.store.cdr(uid) is not None and not bed.mgr.pending_cdrs
+    assert endings() == (1, 1)

@@ -119,3 +119,16 @@ def test_mwi_notify_body_reaches_the_registered_phone() -> None:
     assert parse_message_summary(told.body)["voice-message"] == "0/7"
     world.advance(40.0)  # the phones' 200 OK ends the transactions: nothing retransmitted or left over
     assert len([m for m in desk.inbox if isinstance(m, Request) and m.method == "NOTIFY"]) == 2
+
+
+def test_a_mailbox_config_mistake_is_refused_with_file_line_and_field(tmp_path) -> None:
+    import pytest
+
+    from firmware.acd.voicemail import load_mailboxes
+    from firmware.config import ConfigError
+
+    (tmp_path / "voicemail.yaml").write_text('mailboxes:\n  "1001": {pin: "1234"}\n')  # a clear-text PIN
+    with pytest.raises(ConfigError) as caught:
+        load_mailboxes(tmp_path)
+    assert caught.value.line == 2 and "mailboxes.1001.pin" in caught.value.field
+    assert load_mailboxes(tmp_path / "nowhere") == {}
