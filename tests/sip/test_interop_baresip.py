@@ -161,3 +161,104 @@ def test_baresip_registers_on_an_extension_that_offers_sha256_first(tmp_path):
     assert ("1001", True) not in seen and "Function not implemented" in out, out[-2000:]
     seen, out = asyncio.run(main(("baresip",)))  # the box's default policy
     assert ("1001", True) in seen and "200 OK" in out, out[-2000:]
+
+
+def agent_conf(tmp: Path, box_port: int, ext: str, password: str, tone_hz: int, ctrl_port: int) -> Path:
+    """baresip as extension `ext`, auto-answering, playing a `tone_hz` sine, its decoded audio saved,
+    commands taken on ctrl_tcp (netstring JSON) so the test can drive it mid-call."""
+    conf = tmp / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    rtp = free_port() // 2 * 2
+    (conf / "config").write_text(
+        f"sip_listen 127.0.0.1:{free_port()}\n"
+        "module_path /usr/lib/baresip/modules\n"
+        "module g711.so\nmodule ausine.so\nmodule sndfile.so\n"
+        "module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
+        f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n"
+        f"audio_source ausine,{tone_hz}\naudio_player aubridge,none\n"
+        "ausrc_srate 48000\nausrc_channels 2\n"
+        f"snd_path {tmp}\nrtp_ports {rtp}-{rtp + 20}\n"
+    )
+    (conf / "accounts").write_text(
+        f"<sip:{ext}@127.0.0.1:{box_port};transport=udp>;auth_pass={password};regint=60;"
+        "audio_codecs=PCMA;answermode=auto\n"
+    )
+    return conf
+
+
+async def ctrl(port: int, command: str, params: str) -> str:
+    """One command over baresip's ctrl_tcp (netstring-framed JSON); returns its response text."""
+    import json
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"command": command, "params": params, "token": "t1"}).encode()
+    writer.write(str(len(body)).encode() + b":" + body + b",")
+    await writer.drain()
+    try:
+        data = await asyncio.wait_for(reader.read(4096), 3.0)
+    except TimeoutError:
+        data = b""
+    writer.close()
+    return data.decode(errors="replace")
+
+
+def test_baresip_agent_transfers_a_call_blind_to_another_extension(tmp_path):
+    """The box calls agent 1001 (baresip, 600 Hz); the agent's /transfer sends REFER to 1002 (a second
+    baresip, 400 Hz); call control (a double here: the real CallManager.transfer is tested in test_core)
+    rings 1002 and releases the agent; the caller then hears 1002's 400 Hz and 1002 decodes the caller's
+    1000 Hz."""
+
+    async def main():
+        double = AnsweringDouble(tone_hz=1000.0)
+        directory = Directory.with_passwords("callbox", {"1001": "pw1001", "1002": "pw1002"})
+        svc = SipService(
+            directory, RealClock(), "127.0.0.1", 0, control=double, config=CoreConfig(qualify_interval=0)
+        )
+        transfers = []
+
+        def on_transfer(ep, target, replaces):
+            transfers.append((ep.number, target, replaces))
+            new = svc.line.originate(target, "02155550123", "Caller", double)
+            ep.hangup()
+            return new is not None
+
+        svc.line.on_transfer = on_transfer
+        await svc.start()
+        svc.start_media_pump(double.media)
+        c1, c2 = free_port(), free_port()
+        agent = asyncio.ensure_future(
+            baresip(agent_conf(tmp_path / "a", svc.port, "1001", "pw1001", 600, c1), 14)
+        )
+        target = asyncio.ensure_future(
+            baresip(agent_conf(tmp_path / "b", svc.port, "1002", "pw1002", 400, c2), 14)
+        )
+        for _ in range(50):
+            if all(svc.core.registrar.contacts(e, svc.clock.now()) for e in ("1001", "1002")):
+                break
+            await asyncio.sleep(0.1)
+        ep = svc.line.originate("1001", "02155550123", "Queue call", double)
+        assert ep is not None
+        for _ in range(50):
+            if ep.up:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.0)
+        before = double.audio(ep.leg)[-8000:].copy()
+        reply = await ctrl(c1, "transfer", f"sip:1002@127.0.0.1:{svc.port}")
+        await asyncio.sleep(4.0)
+        legs = [leg for leg in double.answered_legs if leg != ep.leg]
+        after = double.audio(legs[0])[-8000:].copy() if legs else np.zeros(0, np.int16)
+        for e in list(svc.line.endpoints.values()):
+            e.hangup()
+        out = await agent
+        await target
+        await svc.stop()
+        return transfers, before, after, reply, out, ep
+
+    transfers, before, after, reply, out, ep = asyncio.run(main())
+    assert abs(dominant_frequency(before) - 600.0) < 10 and rms_dbfs(before) > -30, out[-2000:]
+    assert transfers == [("1001", "1002", None)], (reply, out[-3000:])
+    assert ep.state == "down"  # the agent left
+    assert len(after) == 8000 and abs(dominant_frequency(after) - 400.0) < 10 and rms_dbfs(after) > -30
+    heard_by_target = decoded_by_baresip(tmp_path / "b")[-8000:]
+    assert abs(dominant_frequency(heard_by_target) - 1000.0) < 10 and rms_dbfs(heard_by_target) > -25
