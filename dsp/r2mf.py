@@ -12,8 +12,10 @@ number of cycles of every R2 frequency — all are multiples of 20 Hz — so a p
 compelled signalling holds a tone for as long as the far end takes to answer it).
 
 Receiver (`R2MfDetector`): the same framing as dsp.dtmf. The signal of every channel is cut into
-sub-blocks of 40 samples (5 ms) on one grid; one matrix product gives each sub-block's DFT at the 12
-frequencies, phase-referenced to the stream start, so a window's DFT is the plain sum of its sub-blocks'.
+sub-blocks of 40 samples (5 ms) on one grid; one batched matrix product per call gives every sub-block's
+DFT at the 12 frequencies, phase-referenced to the stream start, so a window's DFT is the plain sum of its
+sub-blocks'. Only the (window, channel) pairs with enough energy for two tones at the floor go through the
+tone tests below.
 Windows are 5 sub-blocks (200 samples, 25 ms): 120 Hz is then exactly 3 bins, so every other nominal R2
 frequency falls on a null of the window (no leakage at all between the tones of a signal), and a tone
 10 Hz off nominal loses 0.9 dB and leaks at -22 dB. Every 5 ms, for each direction, the two strongest of
@@ -30,8 +32,9 @@ Events: kind "r2mf", value "F<n>" / "B<n>" when a signal is recognised (sample =
 and "off" when it ends (sample = estimated end). Both directions are reported; which one a channel
 listens for is the caller's business.
 
-No Python loop runs over channels or samples: per sub-block the tests are array operations on
-(bins, channels), and Python only loops over events.
+No Python loop runs over channels or samples: the tone tests of all windows of a call are one set of
+array operations, the recognition state takes about a dozen array operations per window (two per 10 ms
+block), and Python only loops over events.
 """
 
 from __future__ import annotations
@@ -81,10 +84,6 @@ HOLD_FRACTION = 0.25  # held while the pair keeps a quarter of its peak power
 _FREQS = np.array(FORWARD_FREQS + BACKWARD_FREQS, dtype=np.float64)  # bins 0-5 forward, 6-11 backward
 _OMEGA = 2.0 * math.pi * _FREQS / SAMPLE_RATE
 _N = np.arange(SUB, dtype=np.float64)
-# pair (i, j) of the two strongest bins (i < j) -> signal number; 0 = no signal
-_PAIR_CODE = np.zeros((6, 6), dtype=np.int8)
-for _sig, (_i, _j) in PAIRS.items():
-    _PAIR_CODE[_i, _j] = _PAIR_CODE[_j, _i] = _sig
 _MIN_POWER = float((dbm0_to_amplitude(MIN_LEVEL_DBM0) * WIN_LEN / 2.0) ** 2)
 _TWIST = 10.0 ** (TWIST_DB / 10.0)
 _THIRD = 10.0 ** (-THIRD_DB / 10.0)
@@ -130,26 +129,28 @@ def mf_loop(direction: str, signal: int, level_dbm0: float = SEND_LEVEL_DBM0) ->
 
 
 def _matrix(subblock: int) -> np.ndarray:
-    """(24, SUB) float32: cos rows then -sin rows of the 12 frequencies, phase from global sample 0."""
+    """(SUB, 24) float32: cos columns then -sin columns of the 12 frequencies, phase from global sample 0."""
     start = (_OMEGA * (subblock * SUB)) % (2.0 * math.pi)
     arg = start[:, None] + _OMEGA[:, None] * _N[None, :]
-    return np.concatenate([np.cos(arg), -np.sin(arg)]).astype(np.float32)
+    return np.ascontiguousarray(np.concatenate([np.cos(arg), -np.sin(arg)]).T.astype(np.float32))
 
 
-_MATS: dict[int, np.ndarray] = {}
-
-
-def _matrix_cached(subblock: int) -> np.ndarray:
-    # The phase pattern repeats every 400 samples (10 sub-blocks): every frequency is a multiple of 20 Hz.
-    key = subblock % 10
-    m = _MATS.get(key)
-    if m is None:
-        m = _MATS[key] = _matrix(key)
-    return m
+# The phase pattern repeats every 400 samples (10 sub-blocks): every frequency is a multiple of 20 Hz.
+_MATS_T = np.ascontiguousarray(np.stack([_matrix(k) for k in range(10)]).transpose(0, 2, 1))  # (10, 24, SUB)
+# pair bit mask (bins i, j of one direction) -> signal number; any mask without exactly two bits -> 0
+_MASK_CODE = np.zeros(64, dtype=np.int8)
+for _sig, (_i, _j) in PAIRS.items():
+    _MASK_CODE[(1 << _i) | (1 << _j)] = _sig
+_TIEBREAK = (1.0 + np.arange(6, dtype=np.float32) * np.float32(2.0**-20))[:, None]
 
 
 class R2MfDetector:
-    """R2 MF receiver for `channels` channels, both directions; see the module docstring."""
+    """R2 MF receiver for `channels` channels, both directions; see the module docstring.
+
+    Cost per `process` call: one batched matrix product for all its sub-blocks and channels, one set of
+    array operations for the tone tests of the (window, channel) pairs with in-band energy (silent rows
+    cost nothing there), and about a dozen small array operations per 5 ms window for the recognition
+    state. Nothing is allocated per call beyond a few temporaries of the tone tests."""
 
     def __init__(self, channels: int) -> None:
         if not isinstance(channels, int | np.integer) or channels < 1:
@@ -158,16 +159,17 @@ class R2MfDetector:
         self._blocks = SubBlocks(c, SUB, MAX_RUN)
         self._subblocks = 0
         self._origin = np.zeros(c, dtype=np.int64)
-        self._hx = [np.zeros((24, c), dtype=np.float32) for _ in range(WIN - 1)]  # last two sub-block DFTs
-        self._he = [np.zeros(c, dtype=np.float32) for _ in range(WIN - 1)]
-        self._cand = np.zeros(c, dtype=np.int8)  # signed code of the current run: +n forward, -n backward
-        self._run = np.zeros(c, dtype=np.int16)  # valid windows in the current run
+        # per number of sub-blocks t in a call: a buffer of WIN-1+t sub-block rows (24 DFT values and the
+        # energy) for all channels, and the window sums of the call
+        self._bufs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._tail = np.zeros((WIN - 1, 25, c), dtype=np.float32)  # the last WIN-1 sub-blocks
+        self._cand = np.zeros(c, dtype=np.int8)  # signed code of the last window: +n forward, -n backward
+        self._run = np.zeros(c, dtype=np.int16)  # identical valid windows ending with the last one
         self._down = np.zeros(c, dtype=np.int8)  # signal being reported (signed code), 0 none
-        self._misses = np.zeros(c, dtype=np.int8)
-        self._last_seen = np.zeros(
-            c, dtype=np.int64
-        )  # global sample index where the held signal was last valid
-        self._peak = np.zeros(c, dtype=np.float32)  # strongest pair power seen while the signal is held
+        self._last = np.zeros(c, dtype=np.int64)  # index of the last window that held the reported signal
+        # a quarter of the strongest pair power seen while the signal is held (the hold threshold); +inf
+        # while nothing is held, so no window "holds" an idle channel
+        self._quarter = np.full(c, np.inf, dtype=np.float32)
 
     def reset(self, channel: int) -> None:
         """Forget one channel; its sample count restarts at the next sample."""
@@ -176,95 +178,156 @@ class R2MfDetector:
         ch = int(channel)
         self._blocks.clear(ch)
         self._origin[ch] = self._subblocks * SUB + self._blocks.fill
-        for h in self._hx:
-            h[:, ch] = 0
-        for e in self._he:
-            e[ch] = 0
+        self._tail[:, :, ch] = 0
         self._cand[ch] = 0
         self._run[ch] = 0
         self._down[ch] = 0
-        self._misses[ch] = 0
+        self._quarter[ch] = np.inf
 
     def process(self, block: npt.ArrayLike) -> list[Event]:
         """Feed (channels, n) int16, n >= 1; returns signals recognised and ended in it, in time order."""
         return self._blocks.feed(check_block(block, self.channels), self._run_block)
 
     # ------------------------------------------------------------------ private
+    def _buffers(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b = self._bufs.get(t)
+        if b is None:
+            c = self.channels
+            b = self._bufs[t] = (
+                np.zeros((WIN - 1 + t, 25, c), dtype=np.float32),
+                np.zeros((t, 25, c), dtype=np.float32),
+                np.zeros((t, c), dtype=np.float32),
+            )
+        return b
+
     def _run_block(self, x: np.ndarray) -> list[Event]:
         c, n = x.shape
-        nsub = n // SUB
-        xf = x.astype(np.float32)
-        events: list[Event] = []
-        for k in range(nsub):
-            seg = xf[:, k * SUB : (k + 1) * SUB]
-            spec = _matrix_cached(self._subblocks) @ seg.T  # (24, c)
-            energy = np.einsum("ij,ij->i", seg, seg)
-            y = spec + sum(self._hx)
-            ew = energy + sum(self._he)
-            self._hx = [*self._hx[1:], spec]
-            self._he = [*self._he[1:], energy]
-            events += self._decide(y, ew, self._subblocks)
-            self._subblocks += 1
-        return events
-
-    def _decide(self, y: np.ndarray, ew: np.ndarray, sub_index: int) -> list[Event]:
-        # Cheap gate on every channel: enough energy for two tones at the floor, or state to carry on. The
-        # full tests and the state run on the few channels that pass (silent rows of a bank cost nothing).
-        idx = np.flatnonzero((ew >= _GATE_ENERGY) | (self._down != 0) | (self._cand != 0))
-        if idx.size == 0:
+        t = n // SUB
+        first = self._subblocks
+        self._subblocks += t
+        buf, y, strength = self._buffers(t)
+        buf[: WIN - 1] = self._tail
+        xs = x.astype(np.float32).reshape(c, t, SUB)
+        # DFTs of every sub-block of every channel, phase-referenced to the stream start: one batched
+        # product (t, 24, SUB) @ (t, SUB, c) -> (t, 24, c); row 24 is the sub-block's energy
+        np.matmul(_mats(first % 10, t), xs.transpose(1, 2, 0), out=buf[WIN - 1 :, :24])
+        np.einsum("cts,cts->tc", xs, xs, out=buf[WIN - 1 :, 24])
+        self._tail = buf[t:]
+        # window k (ending with sub-block k of this call) sums WIN sub-blocks
+        np.add(buf[:t], buf[1 : t + 1], out=y)
+        for k in range(2, WIN):
+            y += buf[k : t + k]
+        # the (window, channel) pairs with in-band energy go through the tone tests
+        sel = np.flatnonzero(y[:, 24] >= _GATE_ENERGY)
+        code = np.zeros((t, c), dtype=np.int8)  # signed codes, 0 = no valid signal
+        strength.fill(0.0)
+        if sel.size:
+            cols = np.ascontiguousarray(y.transpose(1, 0, 2)).reshape(25, t * c)
+            code.ravel()[sel], strength.ravel()[sel] = _tones(cols[:, sel] if sel.size < t * c else cols)
+        elif not self._down.any():
+            if self._cand.any():
+                self._cand[:] = 0
+                self._run[:] = 0
             return []
-        y = y[:, idx]
-        ew = ew[idx]
-        p = y[:12] * y[:12] + y[12:] * y[12:]  # (12, m) bin powers
-        codes = []
-        strengths = []
-        for base, sign in ((0, 1), (6, -1)):
-            g = p[base : base + 6]
-            order = np.argsort(g, axis=0)[-3:]  # ascending: third, second, strongest
-            top = np.take_along_axis(g, order, axis=0)
-            p3, p2, p1 = top[0], top[1], top[2]
-            purity = (2.0 / WIN_LEN) * (p1 + p2) / np.maximum(ew, 1.0)
-            valid = (p2 >= _MIN_POWER) & (p1 <= p2 * _TWIST) & (p3 <= p2 * _THIRD) & (purity >= PURITY)
-            codes.append(np.where(valid, sign * _PAIR_CODE[order[2], order[1]], 0))
-            strengths.append(np.where(valid, p1 + p2, 0.0))
-        code = np.where(strengths[1] > strengths[0], codes[1], codes[0]).astype(np.int8)
-        strength = np.maximum(strengths[0], strengths[1])
+        # runs of identical valid windows (recognition needs RUN of them): independent of what is reported
+        run, cand = self._run, self._cand
+        recognised = np.empty((t, c), dtype=bool)
+        for k in range(t):
+            ck = code[k]
+            run = np.where(ck == cand, run + 1, 1).astype(np.int16)
+            run *= ck != 0
+            cand = ck
+            np.greater_equal(run, RUN, out=recognised[k])
+        self._run = run
+        self._cand = cand.copy()
+        if not np.count_nonzero(recognised) and not np.count_nonzero(self._down):
+            return []
+        return self._hold(code, strength, recognised, first)
 
-        cand, run, down = self._cand[idx], self._run[idx], self._down[idx]
-        peak, last_seen = self._peak[idx], self._last_seen[idx]
-        # run of identical valid windows
-        run = np.where((code != 0) & (code == cand), run + 1, np.where(code != 0, 1, 0)).astype(np.int16)
-        window_end = (sub_index + 1) * SUB  # global sample index just after this window
-        held = down != 0
-        holding = held & (code == down) & (strength >= HOLD_FRACTION * peak)
-        peak = np.where(holding, np.maximum(peak, strength), peak)
-        last_seen = np.where(holding, window_end, last_seen)
-        misses = np.where(held & ~holding, self._misses[idx] + 1, 0).astype(np.int8)
-        # a different valid signal replacing the held one ends it at once (compelled cycles never do this,
-        # but a far end that switches tones without a gap must not be missed)
-        switched = held & (code != 0) & (code != down) & (run >= RUN)
-        released = held & ((misses >= RELEASE) | switched)
-        new = (run >= RUN) & ((down == 0) | switched) & (code != 0) & (code != down)
+    def _hold(
+        self, code: np.ndarray, strength: np.ndarray, recognised: np.ndarray, first: int
+    ) -> list[Event]:
+        """The reported signal of each channel, window by window: events where one starts or ends."""
         events: list[Event] = []
-        if released.any() or new.any():
-            for k in np.flatnonzero(released).tolist():
-                ch = int(idx[k])
-                end = int(last_seen[k]) - WIN_LEN // 2  # the last window it held was about half covered
-                events.append(Event(ch, "r2mf", "off", max(end - int(self._origin[ch]), 0)))
-            onset = window_end - (RUN - 1) * SUB - WIN_LEN
-            for k in np.flatnonzero(new).tolist():
-                ch, sig = int(idx[k]), int(code[k])
-                value = f"F{sig}" if sig > 0 else f"B{-sig}"
-                events.append(Event(ch, "r2mf", value, max(onset - int(self._origin[ch]), 0)))
-            down = np.where(released, 0, down)
-            misses[released] = 0
-            down = np.where(new, code, down)
-            last_seen = np.where(new, window_end, last_seen)
-            peak = np.where(new, strength, peak)
-        self._cand[idx] = code
-        self._run[idx] = run
-        self._down[idx] = down
-        self._peak[idx] = peak
-        self._last_seen[idx] = last_seen
-        self._misses[idx] = misses
+        down, last, qtr = self._down, self._last, self._quarter
+        quarter = strength * np.float32(HOLD_FRACTION)
+        for k in range(code.shape[0]):
+            w = first + k  # global index of the window (it ends with sub-block w)
+            ck = code[k]
+            eq = ck == down
+            holding = strength[k] >= qtr
+            holding &= eq
+            np.maximum(qtr, quarter[k], out=qtr, where=holding)
+            np.copyto(last, w, where=holding)
+            new = recognised[k] & ~eq
+            released = last <= w - RELEASE
+            released |= new
+            released &= down != 0
+            if not np.count_nonzero(released) and not np.count_nonzero(new):
+                continue
+            gone = np.flatnonzero(released)
+            if gone.size:
+                # its last window was about half covered by the tone
+                ends = np.maximum((last[gone] + 1) * SUB - WIN_LEN // 2 - self._origin[gone], 0)
+                events += [
+                    Event(ch, "r2mf", "off", end)
+                    for ch, end in zip(gone.tolist(), ends.tolist(), strict=True)
+                ]
+                down[gone] = 0
+                qtr[gone] = np.inf
+            born = np.flatnonzero(new)
+            if born.size:
+                onset = (w + 1) * SUB - (RUN - 1) * SUB - WIN_LEN
+                starts = np.maximum(onset - self._origin[born], 0).tolist()
+                sigs = ck[born]
+                down[born] = sigs
+                qtr[born] = quarter[k, born]
+                last[born] = w
+                events += [
+                    Event(ch, "r2mf", _NAMES[sig], start)
+                    for ch, sig, start in zip(born.tolist(), sigs.tolist(), starts, strict=True)
+                ]
         return events
+
+
+_NAMES = {s: f"F{s}" for s in PAIRS} | {-s: f"B{s}" for s in PAIRS}
+_MATS_CACHE: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _mats(phase: int, t: int) -> np.ndarray:
+    """(t, 24, SUB) DFT matrices of t sub-blocks starting at sub-block phase (mod 10)."""
+    m = _MATS_CACHE.get((phase, t))
+    if m is None:
+        m = _MATS_CACHE[(phase, t)] = np.ascontiguousarray(_MATS_T[(phase + np.arange(t)) % 10])
+    return m
+
+
+_ZERO = np.float32(0.0)
+_PURITY_K = np.float32(PURITY * WIN_LEN / 2.0)
+
+
+def _tones(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed code (0 = none) and pair power of windows given as (25, m) columns: 24 DFT values + energy."""
+    # bin powers per direction, each bin scaled by its own 1 + i * 2**-20 so that two equal tones (a tie)
+    # still rank: the strongest and second strongest are then always one bin each
+    sq = np.square(y[:24])
+    p = (sq[:12] + sq[12:]).reshape(2, 6, -1)
+    p *= _TIEBREAK
+    p1 = p.max(axis=1)
+    first = p == p1[:, None]
+    q = np.where(first, _ZERO, p)
+    p2 = q.max(axis=1)
+    second = q == p2[:, None]
+    p3 = np.where(second, _ZERO, q).max(axis=1)
+    first |= second
+    pair = _MASK_CODE[np.packbits(first, axis=1, bitorder="little")[:, 0]]
+    # both tones at or above the floor, twist, no third tone, purity
+    floor = np.maximum(p1 * np.float32(1.0 / _TWIST), p3 * np.float32(1.0 / _THIRD))
+    np.maximum(floor, np.float32(_MIN_POWER), out=floor)
+    p12 = p1 + p2
+    valid = p2 >= floor
+    valid &= p12 >= y[24] * _PURITY_K
+    p12 *= valid
+    back = p12[1] > p12[0]
+    code = np.where(back, -pair[1], pair[0] * valid[0])
+    return code, np.maximum(p12[0], p12[1])
