@@ -69,7 +69,7 @@ class SipService:
             self.core, control, clock, channel_base, flush=self.server.flush, defer=self._soon
         )
         self.server.on_event = self.line.handle
-        self.media_port = SipMediaPort(self.hub, clock, self.media.send)
+        self.media_port = SipMediaPort(self.hub, clock, self._send_media)
         self._pump: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -101,6 +101,20 @@ class SipService:
             asyncio.get_running_loop().call_soon(fn)
         except RuntimeError:  # no loop running (not started yet): the next flush delivers it
             pass
+
+    def _send_media(self, packets: list[tuple[int, bytes]]) -> None:
+        """The engine's packets go out from the service's loop (its thread), so the tick thread pays for
+        packetising only, not for the sendto system calls; without a loop they go at once."""
+        if not packets:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self.media.send, packets)
+                return
+            except RuntimeError:  # closed meanwhile
+                pass
+        self.media.send(packets)
 
     def _on_dtmf(self, leg: int, events: list) -> None:
         self.core.media_events(leg, events)
