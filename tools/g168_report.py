@@ -70,7 +70,9 @@ def make(n: int) -> EchoCanceller:
     return EchoCanceller(n, tail_ms=128)
 
 
-def run_all(cases: list[g168.Case], alts: list[g168.Case], full: bool) -> dict[str, dict[str, np.ndarray]]:
+def run_all(
+    cases: list[g168.Case], alts: list[g168.Case], full: bool, only: list[str] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     long = 1.0 if full else 1 / 6
     runs = {
         "2A": lambda: g168.test_2a(make, cases, alts),
@@ -88,6 +90,8 @@ def run_all(cases: list[g168.Case], alts: list[g168.Case], full: bool) -> dict[s
     }
     out = {}
     for name, fn in runs.items():
+        if only and name.split()[0] not in only:
+            continue
         t = time.perf_counter()
         out[name] = fn()
         out[name]["_secs"] = np.array(time.perf_counter() - t)
@@ -105,6 +109,8 @@ def print_table(cases: list[g168.Case], res: dict[str, dict[str, np.ndarray]]) -
         ok = r["pass"]
         figs = "  ".join(f"{k}={_fmt(v)}" for k, v in r.items() if k not in ("pass", "_secs"))
         print(f"{name:14s} {int(ok.sum()):4d}/{len(ok):<4d}  {figs}")
+    if "2B" not in res:
+        return
     r2b = res["2B"]
     print("\nERLE (dB, NLP off, test 2B(a)) at 1 s and at 10 s per hybrid model, over levels/delays/codecs")
     print(f"{'model':6s} {'1 s min':>8s} {'1 s med':>8s} {'10 s min':>9s} {'10 s med':>9s}")
@@ -147,12 +153,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full", action="store_true", help="whole matrix (8 models x levels x delays x codecs)"
     )
     parser.add_argument("--plot", metavar="PNG", help="save ERLE over time per hybrid model")
+    parser.add_argument("--only", nargs="*", help="run only these tests (e.g. 2A 3B(a) 7)")
 
 
 def run(args: argparse.Namespace) -> int:
     models = load_models()
     cases, alts = matrix(models) if args.full else subset(models)
-    print_table(cases, run_all(cases, alts, args.full))
+    print_table(cases, run_all(cases, alts, args.full, args.only))
     if args.plot:
         plot(models, args.plot)
     return 0
