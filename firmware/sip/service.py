@@ -171,6 +171,7 @@ class BoxSip:
             directory, clock, host, port, advertise, max_legs, rtp_ports, control=None, config=config
         )
         self.started = False
+        self.mwi: Any = None  # firmware.sip.mwi.MwiNotifier once call control has voicemail boxes
 
     @property
     def media_port(self) -> SipMediaPort:
@@ -191,6 +192,16 @@ class BoxSip:
         line.control = control
         line.channel_base = channel_base
         line.on_feature = getattr(control, "feature", None)
+        # holds (re-INVITE) and transfers (REFER) go to call control; the ACD counts them (AHT, transfers)
+        line.on_hold = getattr(control, "phone_hold", None)
+        line.on_transfer = getattr(control, "transfer", None)
+        voicemail = getattr(getattr(control, "acd", None), "voicemail", None)
+        if voicemail is not None:  # message-waiting lamps: RFC 3842 NOTIFY on every mailbox change
+            from .mwi import MwiNotifier
+
+            self.mwi = MwiNotifier(self.service.core, clock.now, self.service.server.flush)
+            voicemail.listeners.append(self.mwi.update)
+            line.on_registration = self.mwi.on_registration(line.on_registration)
         return line
 
     def start(self) -> None:

@@ -132,3 +132,30 @@ def test_a_mailbox_config_mistake_is_refused_with_file_line_and_field(tmp_path) 
         load_mailboxes(tmp_path)
     assert caught.value.line == 2 and "mailboxes.1001.pin" in caught.value.field
     assert load_mailboxes(tmp_path / "nowhere") == {}
+
+
+def test_box_sip_wires_holds_transfers_and_message_lamps(make_bed, tmp_path) -> None:
+    """BoxSip.extension_lines joins the SIP line to call control: holds and REFERs to the manager, and a
+    mailbox change to a NOTIFY for the extension's registered phone."""
+    from firmware.sip.extensions import Directory
+    from firmware.sip.message import Request, parse_datagram
+    from firmware.sip.mwi import parse_message_summary
+    from firmware.sip.service import BoxSip
+    from tests.sip.phones import Phone, World
+
+    bed = make_bed(config_dir=_config(tmp_path))
+    sip = BoxSip(Directory.with_passwords("callbox", {"1001": "pw1"}), bed.clock, host="127.0.0.1", port=5090)
+    try:
+        line = sip.extension_lines(bed.mgr, bed.clock, 40)
+        assert line.on_hold == bed.mgr.phone_hold and line.on_transfer == bed.mgr.transfer
+        world = World(sip.service.core, clock=bed.clock)
+        desk = Phone(world, "1001", "pw1", 6001)
+        assert desk.register().status == 200
+        sent: list[bytes] = []
+        sip.service.server._send = lambda item: sent.append(item.data)  # observe what would go out
+        bed.mgr.acd.voicemail.changed("1001")  # e.g. a message left: 0 new, 0 old here
+        [notify] = [m for m in map(parse_datagram, sent) if isinstance(m, Request) and m.method == "NOTIFY"]
+        assert notify.headers.get("Event") == "message-summary"
+        assert parse_message_summary(notify.body)["voice-message"] == "0/0"
+    finally:
+        sip.close()
