@@ -61,6 +61,7 @@ def test_fxo_caller_rings_with_caller_id_reaches_the_ivr_and_a_queue(box) -> Non
     assert line.state == "idle" and not line.box_offhook
 
 
+@pytest.mark.slow
 def test_fxo_line_busy_while_in_use_and_a_caller_who_gives_up_while_ringing(box) -> None:
     w, app, network, fxo, clock = box
     clock.advance(1.0)

@@ -3,6 +3,8 @@ extension and `#` on its telephone (DTMF through the trunk's B-channel), and the
 
 from __future__ import annotations
 
+import pytest
+
 from firmware.calls.loopback import PhoneBehaviour
 
 
@@ -31,6 +33,7 @@ def test_trunk_party_blind_transfers_with_hash_1(make_bed) -> None:
     )
 
 
+@pytest.mark.slow
 def test_trunk_party_transfer_by_timeout_and_stray_keys_do_nothing(make_bed) -> None:
     bed, call, external = _external_party_on_the_line(make_bed)
     external.press("5*9")  # keys that are no feature code: the call goes on
