@@ -76,6 +76,7 @@ import enum
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger("callbox.signalling.r2")
 
@@ -201,6 +202,55 @@ class R2Config:
                      "t_release"):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
+
+
+# ---- configuration (the dialplan's `r2:` section) ---------------------------------------------------------
+VARIANTS: dict[str, Variant] = {"china": CHINA, "china_cd11": CHINA_CD11, "itu": ITU}
+_TIMERS = (
+    "t_seize_ack",
+    "t1_forward",
+    "t_mf_cycle",
+    "t_digit",
+    "t_pulse",
+    "t_answer",
+    "t_offer",
+    "t_release",
+)
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {  # span number -> that span's R2 settings
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "variant": {"enum": list(VARIANTS)},
+            "max_dnis": {"type": "integer", "minimum": 0, "maximum": 30},
+            "max_ani": {"type": "integer", "minimum": 0, "maximum": 30},
+            "get_ani": {"type": "boolean"},
+            "ani_after": {"type": "integer", "minimum": 0, "maximum": 30},
+            "category": {"type": "integer", "minimum": 1, "maximum": 15},
+            "kd": {"type": "integer", "minimum": 1, "maximum": 15},
+            **{t: {"type": "number", "exclusiveMinimum": 0, "maximum": 600} for t in _TIMERS},
+        },
+    },
+}
+
+
+def configs_from_yaml(doc: Any, section: str = "r2", spans: int = 16) -> dict[int, R2Config]:
+    """`R2Config` per span from a validated YamlDocument's `section` (span number -> settings); a bad span
+    number or setting raises the document's ConfigError (file:line: field: message)."""
+    raw = (doc.data or {}).get(section) or {}
+    out: dict[int, R2Config] = {}
+    for key, settings in raw.items():
+        span = int(key) if str(key).isdigit() else 0  # the YAML loader gives keys as text
+        if isinstance(key, bool) or not 1 <= span <= spans:
+            raise doc.error((section, key), f"span must be a span number 1..{spans}, not {key!r}")
+        s = dict(settings or {})
+        s["variant"] = VARIANTS[s.get("variant", "china")]
+        try:
+            out[span] = R2Config(**s)
+        except (TypeError, ValueError) as exc:
+            raise doc.error((section, key), str(exc)) from None
+    return out
 
 
 # ---- commands to the driver / media engine ---------------------------------------------------------------

@@ -123,3 +123,36 @@ def test_r2_trunk_refuses_with_group_b_when_admit_says_so(r2_world) -> None:
     assert not app.mgr.calls and not trunk.legs
     clock.advance(0.5)
     assert span.channels[call.channel].line is Line.IDLE and not ex.errors
+
+
+def test_r2_glare_through_the_board_the_network_keeps_its_call(r2_world) -> None:
+    """Both ends seize channel 1 in the same instant (the box for an extension's call out, the exchange for
+    a caller): the seizures cross on TS16; the exchange has priority, so the box gives its own call up
+    (cause 44) and takes the exchange's as incoming, which reaches the IVR; nothing is left over."""
+    from tools.linesim.r2exchange import R2Call
+
+    w, app, ex, clock, _ = r2_world
+    clock.advance(3.0)
+    span, trunk, _drv = app.r2[1]
+    ext = app.extensions.call_in(app.mgr, "1001", "62345678")  # the box hunts up: channel 1
+    ours = app.mgr.call_of(ext)
+    cid = ex.stack.place_call("95588", ex.now, ani="13812345678", channel=1)
+    theirs = ex.calls[cid] = R2Call(ex, cid, 1, "13812345678", "95588")
+    ex._flush()
+    clock.advance(6.0)
+    assert theirs.state == "up", (ex.errors, span.channels[1])
+    assert ours not in app.mgr.calls.values()
+    (leg,) = trunk.legs.values()
+    incoming = app.mgr.call_of(leg)
+    assert incoming.state == "ivr" and incoming.cdr.dst == "95588" and incoming.cdr.channel == "DAHDI/1-1"
+    theirs.far_hangup()
+    clock.advance(2.0)
+    assert theirs.state == "down" and not app.mgr.calls and not trunk.legs
+    assert span.channels[1].line is Line.IDLE and not ex.errors and trunk.errors == 0
+    cdrs = app.mgr.store.cdrs()
+    # each call released and written once: ours lost the glare (cause 44), the exchange saw no call of ours
+    assert sorted((c.dst, c.disposition, c.cause) for c in cdrs) == [
+        ("62345678", "FAILED", 44),
+        ("95588", "ANSWERED", 16),
+    ]
+    assert not ex.received
