@@ -156,3 +156,48 @@ def test_r2_glare_through_the_board_the_network_keeps_its_call(r2_world) -> None
         ("95588", "ANSWERED", 16),
     ]
     assert not ex.received
+
+
+def test_r2_trunk_fuzz_random_line_signals_and_mf_through_the_board(r2_world) -> None:
+    """Seeded chaos on the far end of the cable: random ABCD patterns in TS16 and random MF signals (both
+    directions) in the B-channels of channels 1-5 for 4 s of line time, while two real callers come in on
+    channels 30 and 29; then the line goes idle. Nothing raises, the box's stack reports the garbage, both
+    real calls reach the IVR, and every call is released and written to the CDR exactly once, with no
+    channel or leg left over."""
+    import random
+
+    w, app, ex, clock, _ = r2_world
+    clock.advance(3.0)
+    span, trunk, _drv = app.r2[1]
+    rng = random.Random(7)
+    real = [ex.call_in("13812345678", "95588"), ex.call_in("13900000001", "95588")]
+    assert all(c is not None for c in real)
+    chans = [1, 2, 3, 4, 5]
+    t_end = clock.now() + 4.0
+    while clock.now() < t_end:
+        what = rng.random()
+        if what < 0.45:
+            ex.ex.cas_set(rng.choice(chans), rng.randrange(16))
+        elif what < 0.85:
+            ex.tone[rng.choice(chans)] = (rng.choice("FB"), rng.randrange(1, 16))
+        else:
+            ex.tone.pop(rng.choice(chans), None)
+        clock.advance(rng.choice([0.01, 0.03, 0.06]))
+    for c in chans:
+        ex.tone.pop(c, None)
+        ex.ex.cas_set(c, 0b1001)  # idle
+    clock.advance(3.0)
+    assert [c.state for c in real] == ["up", "up"], (ex.errors, [span.channels[c].line for c in (29, 30)])
+    for c in real:
+        c.far_hangup()
+    clock.advance(15.0)  # every timer of whatever the garbage started has run out
+    assert not trunk.legs and not app.mgr.calls
+    assert all(ch.line is Line.IDLE for ch in span.channels.values()), {
+        c: ch.line for c, ch in span.channels.items() if ch.line is not Line.IDLE
+    }
+    cdrs = app.mgr.store.cdrs()
+    assert sorted((c.src, c.disposition) for c in cdrs) == [
+        ("13812345678", "ANSWERED"),
+        ("13900000001", "ANSWERED"),
+    ]  # each real call written once; the garbage made no call
+    assert trunk.errors > 0  # the garbage was seen and reported, not silently taken
