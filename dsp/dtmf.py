@@ -137,6 +137,7 @@ class DtmfDetector:
         self._g2 = np.empty(w, dtype=bool)
         self._gate = np.empty(c, dtype=bool)
         self._all = np.arange(c)
+        self._xf = np.empty(0, dtype=np.float32)  # one slice of the input as float32 (sized on use)
 
     # ------------------------------------------------------------------ public
     def reset(self, channel: int) -> None:
@@ -167,10 +168,13 @@ class DtmfDetector:
         mats = [_matrix(sub0 + k) for k in range(nsub)]
         spec, energy = self._spec, self._energy
         gate = np.greater_equal(self._down, 0, out=self._gate)  # held keys are always examined
+        if self._xf.size < min(c, CHUNK) * n:
+            self._xf = np.empty(min(c, CHUNK) * n, dtype=np.float32)
         for i in range(0, c, CHUNK):
             j = min(c, i + CHUNK)
             w = j - i
-            xf = x[i:j].astype(np.float32)
+            xf = self._xf[: w * n].reshape(w, n)
+            xf[...] = x[i:j]
             en = np.einsum("ij,ij->i", flat := xf.reshape(-1, SUB), flat).reshape(w, nsub)
             for k in range(nsub):
                 np.matmul(mats[k], xf[:, k * SUB : (k + 1) * SUB].T, out=spec[slots[k + 3], :, i:j])
