@@ -141,7 +141,9 @@ class Appliance:
                     continue
                 s = cfg.span
                 drv = board.e1.span(s)
-                r2span = R2Span((r2_config or {}).get(s, R2Config()), f"span{s}")
+                # the dialplan's `r2:` section, then what the caller passed (tests, tools)
+                r2cfg = {**self.mgr.plan.r2, **(r2_config or {})}.get(s, R2Config())
+                r2span = R2Span(r2cfg, f"span{s}")
                 r2trunk = R2Trunk(r2span, f"span{s}", tdm.channel(span=s, chan=1), self.mgr, self.engine,
                                   self.clock, span_no=s, set_cas=drv.cas_set)  # fmt: skip
                 self.r2[s] = (r2span, r2trunk, drv)

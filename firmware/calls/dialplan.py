@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from firmware.acd.config import QUEUE_SCHEMA as _ACD_QUEUE_SCHEMA
 from firmware.config import ConfigError, YamlDocument, load_yaml, loads_yaml
+from firmware.signalling.r2 import CONFIG_SCHEMA as _R2_SCHEMA
+from firmware.signalling.r2 import R2Config, configs_from_yaml
 
 # The ACD's queue settings, less those the dialplan names its own way (agents, ring_seconds, timeout_dest).
 ACD_QUEUE_PROPERTIES = {
@@ -166,6 +168,8 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        # MFC/R2 settings per CAS span (span number -> variant, max_dnis, max_ani, category ...): docs/r2.md
+        "r2": _R2_SCHEMA,
         "outbound": {
             "type": "object",
             "additionalProperties": False,
@@ -254,6 +258,7 @@ class Dialplan:
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     trunk_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbound: dict[str, Any] = field(default_factory=dict)
+    r2: dict[int, R2Config] = field(default_factory=dict)  # per CAS span (the `r2:` section)
     source: str = ""
 
     def local_time(self, epoch: float) -> datetime:
@@ -333,6 +338,7 @@ def build_dialplan(doc: YamlDocument, flows: set[str] | None = None) -> Dialplan
     plan.queues = {str(k): v for k, v in (data.get("queues") or {}).items()}
     plan.trunk_groups = data.get("trunk_groups") or {}
     plan.outbound = data.get("outbound") or {}
+    plan.r2 = configs_from_yaml(doc)
     for name, cal in (data.get("calendars") or {}).items():
         hours = []
         for i, h in enumerate(cal.get("hours", [])):
