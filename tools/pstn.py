@@ -64,7 +64,10 @@ QUIET_DBM0 = -45.0  # below this a caller hears "nothing"
 PERSON_QUIET_S = 1.5  # after the queue's sound, this long a quiet line means someone picked up and listens
 
 # span signalling -> "module:Class" of its exchange; an MFC/R2 exchange registers here ("r2": "tools.r2x:...")
-SPAN_EXCHANGES: dict[str, str] = {"pri": "tools.pstn:PriExchange"}
+SPAN_EXCHANGES: dict[str, str] = {
+    "pri": "tools.pstn:PriExchange",
+    "r2": "tools.linesim.r2pstn:PstnR2Exchange",
+}
 
 
 # ================================================================================================ audio

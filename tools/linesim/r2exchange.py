@@ -90,8 +90,26 @@ class R2Exchange:
         hands them to `heard(voice)` itself (tools.pstn's network does that for every span)."""
         self.world = world
         self.end = world.e1[span_index]
-        self.ex = self.end.ex
-        self.name = name or f"r2exchange{span_index + 1}"
+        self._setup(
+            self.end.ex, world.n, name or f"r2exchange{span_index + 1}", dnis_digits, config, decide,
+            answer_after, read_voice,
+        )  # fmt: skip
+
+    def _setup(
+        self,
+        ex: Any,
+        n: int,
+        name: str,
+        dnis_digits: int,
+        config: sig.R2Config | None,
+        decide: Callable[[str, str], str] | None,
+        answer_after: float,
+        read_voice: bool,
+    ) -> None:
+        """The exchange on far-end framer `ex` (an `ExchangeE1` with CAS), n samples a tick."""
+        self.ex = ex
+        self.n = n
+        self.name = name
         cfg = config or sig.R2Config(glare_priority=True, hunt="down", max_dnis=dnis_digits)
         self.stack = sig.R2Span(cfg, self.name)
         self.det = R2MfDetector(30)
@@ -127,7 +145,7 @@ class R2Exchange:
 
     def speak(self, channel: int, pcm: np.ndarray) -> None:
         q = self.speech.setdefault(channel, deque())
-        n = self.world.n
+        n = self.n
         for start in range(0, len(pcm), n):
             q.append(pcm[start : start + n].astype(np.int16))
 
@@ -162,7 +180,7 @@ class R2Exchange:
                 if changed >> c & 1:
                     self.stack.line_signal(c, self.ex.cas_get(c), now)
         if self.read_voice:
-            self.heard(self.ex.voice(self.world.n))
+            self.heard(self.ex.voice(self.n))
         d = self.stack.next_deadline()
         if d is not None and d <= now:
             self.stack.handle_timers(now)
@@ -183,7 +201,7 @@ class R2Exchange:
             blocks.append(pcm[chan - 1].copy())
 
     def _voice_block(self) -> np.ndarray:
-        n = self.world.n
+        n = self.n
         block = np.full((32, n), ALAW_SILENCE, dtype=np.uint8)
         for chan, (direction, signal) in self.tone.items():
             loop = mf_loop(direction, signal)
