@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from board.description import load_board
 from board.panel import GpiozeroPins, Panel
 from board.sim.board import default_rundir
 from firmware.calls.appliance import Appliance
+from firmware.calls.dialplan import Calendar
 from firmware.calls.loopback import PhoneBehaviour
 from tools.callcenter_view import plain_callcenter, render_callcenter
 from tools.callers import CallerProfile, SimulatedCallers
@@ -70,9 +72,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice in the world")
     parser.add_argument("--plain", action="store_true", help="print a status line every few seconds")
     parser.add_argument(
+        "--hours", choices=("open", "calendar"), default="open",
+        help="open: the office calendars are open all day every day, so the queues are busy whenever the "
+        "demo runs (default); calendar: follow the dialplan's office hours and holidays (after hours the IVR "
+        "plays its closed flow)",
+    )  # fmt: skip
+    parser.add_argument(
         "--inprocess", action="store_true",
         help="the network in this process on a virtual clock (default: `callbox pstn` as its own process)",
     )  # fmt: skip
+
+
+def open_around_the_clock(app: Appliance) -> None:
+    """Make every calendar of the box's dialplan open all day, every day, with no holidays (demo only)."""
+    plan = app.mgr.plan
+    for name in plan.calendars:
+        plan.calendars[name] = Calendar(hours=[(set(range(7)), dtime.min, dtime.max)], holidays=[])
 
 
 def _talking_to_agent(app: Appliance, leg: object) -> bool:
@@ -350,6 +365,8 @@ class TwoProcessDemo:
 
 def _run_inprocess(args: argparse.Namespace) -> int:
     demo = CallCenterDemo(args.board, args.data, args.config, args.rate, args.seed, fxo_rate=args.fxo_rate)
+    if args.hours == "open":
+        open_around_the_clock(demo.app)
     wall_start = time.monotonic()
     world_start = demo.clock.now()
     next_view = 0.0
@@ -384,6 +401,8 @@ def _run_inprocess(args: argparse.Namespace) -> int:
 
 def _run_two_processes(args: argparse.Namespace) -> int:
     demo = TwoProcessDemo(args.board, args.data, args.config, args.rate, args.fxo_rate, args.seed)
+    if args.hours == "open":
+        open_around_the_clock(demo.app)
     started = time.monotonic()
     view = None
     try:
