@@ -69,7 +69,7 @@ class SipService:
             self.core, control, clock, channel_base, flush=self.server.flush, defer=self._soon
         )
         self.server.on_event = self.line.handle
-        self.media_port = SipMediaPort(self.hub, clock, self._send_media)
+        self.media_port = SipMediaPort(self.hub, clock, self._send_media, ahead=self._ahead)
         self._pump: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -115,6 +115,17 @@ class SipService:
             except RuntimeError:  # closed meanwhile
                 pass
         self.media.send(packets)
+
+    def _ahead(self, fn: Callable[[], None]) -> bool:
+        """Run `fn` soon on the service's loop (from the tick thread): the media port's work ahead."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # closed meanwhile
+            return False
+        return True
 
     def _on_dtmf(self, leg: int, events: list) -> None:
         self.core.media_events(leg, events)

@@ -461,6 +461,56 @@ def test_garbage_datagrams_are_counted_not_raised():
     assert hub.stats(leg).packets_received >= 0
 
 
+def test_media_port_pulls_ahead_in_order_and_falls_back_inline():
+    """SipMediaPort with `ahead`: the frames the tick gets are the jitter buffer's frames in order, whether
+    the SIP thread prepared them or the tick had to pull inline; writes are sent in order from there."""
+    from board.clock import VirtualClock
+    from firmware.sip.endpoint import SipMediaPort
+
+    def run(ahead_mode):
+        hub = MediaHub(2)
+        leg = hub.open(LegConfig(("127.0.0.1", 4000)), 0.0)
+        queued, sent = [], []
+
+        def schedule(fn):
+            queued.append(fn)
+            return True
+
+        port = SipMediaPort(hub, VirtualClock(), sent.extend, ahead=schedule if ahead_mode else None)
+        signal = tone(160 * 40, 700.0, 8000.0)
+        heard = []
+        for n in range(60):
+            if n % 2 == 0 and n < 80:
+                payload = g711.alaw_encode(signal[n * 80 : n * 80 + 160]).tobytes()
+                hub.receive(leg, build_rtp(8, n // 2, n * 80, 7, payload), 0.0)
+            heard.append(port.read(TICK)[leg].copy())
+            port.write(np.full((2, TICK), 0xD5, np.uint8))
+            if ahead_mode != "starved" or n % 3 == 0:  # "starved": the SIP loop misses two ticks of three
+                while queued:
+                    queued.pop(0)()
+        return np.concatenate(heard), port, sent
+
+    inline, port0, sent0 = run(None)
+    assert port0.ahead_hits == 0 and port0.inline_pulls == 60
+    played = g711.alaw_decode(inline)
+    assert np.abs(played).max() > 4000  # the tone came through
+    for mode in ("ahead", "starved"):
+        heard, port, sent = run(mode)
+        assert port.ahead_hits > 0 and port.inline_pulls > 0
+        # the pulled-ahead frame of tick n is computed before tick n's packet arrives: the leg starts one
+        # tick later at most, and then plays the same audio, in order
+        a = g711.alaw_decode(heard)
+        start0 = int(np.flatnonzero(np.abs(played) > 100)[0])
+        start = int(np.flatnonzero(np.abs(a) > 100)[0])
+        assert 0 <= start - start0 <= TICK
+        n = 20 * TICK
+        assert np.array_equal(a[start : start + n], played[start0 : start0 + n])
+        seqs = [int.from_bytes(pkt[2:4], "big") for _, pkt in sent if pkt[1] & 0x7F == 8]
+        assert len(seqs) >= 25 and all(
+            (b - a_) & 0xFFFF == 1 for a_, b in zip(seqs[:-1], seqs[1:], strict=True)
+        )
+
+
 def media_cost(module, legs=240, seconds=5.0):
     """Share of one core for `legs` calls' media through `module`.MediaHub (the RTP part of
     tools/bench/sip.py: a packet in every 20 ms per leg, pull + push_tx every 10 ms)."""
@@ -514,14 +564,83 @@ def compare_cost(revision, runs=5):
     )
 
 
+def tick_cost(ahead, legs=240, seconds=5.0):
+    """Tick-thread time per 10 ms tick of the SIP rows (`SipMediaPort.read` + `write`) for `legs` calls
+    (a packet in every 20 ms per leg, 0-30 ms jitter): with `ahead`, the work the port hands to the SIP
+    thread (the next tick's pull, packetising) runs between ticks, outside the timed part, as the SIP
+    loop would run it. -> (median, p99) in ms."""
+    import time
+
+    from board.clock import VirtualClock
+    from firmware.sip.endpoint import SipMediaPort
+
+    clock = VirtualClock()
+    hub = MediaHub(legs)
+    for leg in range(legs):
+        hub.open(LegConfig(("127.0.0.1", 9000 + 2 * leg)), 0.0)
+    queued = []
+    sent = []
+
+    def schedule(fn):
+        queued.append(fn)
+        return True
+
+    port = SipMediaPort(hub, clock, sent.extend, ahead=schedule if ahead else None)
+    rng = np.random.default_rng(3)
+    payloads = [g711.alaw_encode(tone(160, 300.0 + 3 * leg, 6000.0)).tobytes() for leg in range(legs)]
+    arrivals = []  # (arrival, leg, packet)
+    codes = g711.alaw_encode(tone(legs * TICK, 500.0, 4000.0).reshape(legs, TICK))
+    cost = []
+    for n in range(int(seconds * 100)):
+        now = n * 0.01
+        if n % 2 == 0:
+            for leg in range(legs):
+                pkt = build_rtp(8, n // 2, n * 80, 1000 + leg, payloads[leg])
+                arrivals.append((now + rng.uniform(0, 0.03), leg, pkt))
+            arrivals.sort(key=lambda a: a[0])
+        k = 0
+        while k < len(arrivals) and arrivals[k][0] <= now:
+            hub.receive(arrivals[k][1], arrivals[k][2], arrivals[k][0])
+            k += 1
+        del arrivals[:k]
+        clock.advance(0.01)
+        t0 = time.perf_counter()
+        port.read(TICK)
+        port.write(codes)
+        cost.append(time.perf_counter() - t0)
+        while queued:  # the SIP loop's turn
+            queued.pop(0)()
+        sent.clear()
+    ms = np.array(cost[100:]) * 1e3
+    return float(np.median(ms)), float(np.percentile(ms, 99))
+
+
+def compare_tick(runs=5):
+    """The tick thread's share of the SIP rows: everything inline against the work pulled ahead."""
+    inline, ahead = [], []
+    for _ in range(runs):
+        inline.append(tick_cost(False))
+        ahead.append(tick_cost(True))
+    med = [float(np.median([r[0] for r in x])) for x in (inline, ahead)]
+    p99 = [float(np.median([r[1] for r in x])) for x in (inline, ahead)]
+    print(f"240 legs, tick-thread time of the SIP rows per 10 ms tick ({runs} runs each, medians):")
+    print(f"  inline (pull + push_tx on the tick): median {med[0]:.3f} ms, p99 {p99[0]:.3f} ms")
+    print(f"  ahead (SIP thread pulls the next tick): median {med[1]:.3f} ms, p99 {p99[1]:.3f} ms")
+    print(f"  ratio ahead/inline: median {med[1] / med[0]:.3f}, p99 {p99[1] / p99[0]:.3f}")
+
+
 def main() -> None:
     """Print the jitter-buffer table: `python -m tests.sip.test_rtp [--against REVISION]` (the latter
-    also compares the media cost with rtp.py at that git revision)."""
+    also compares the media cost with rtp.py at that git revision); `--tick` prints only the tick
+    thread's cost of the SIP rows, inline against ahead (`SipMediaPort`)."""
     import sys
     import time
 
     if "--against" in sys.argv:
         compare_cost(sys.argv[sys.argv.index("--against") + 1])
+    if "--tick" in sys.argv:
+        compare_tick()
+        return
 
     nets = [Network(seed=10 + i, **kw) for i, kw in enumerate(PROFILES.values())]
     t0 = time.process_time()
