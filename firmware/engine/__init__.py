@@ -222,23 +222,27 @@ class DetectorPool:
 
 
 class EchoPool:
-    """G.168 echo cancellers for the trunk rows, in banks of `bank` trunk rows (one dsp.echo object each).
+    """G.168 echo cancellers for the trunk rows: by default ONE dsp.echo object holding every trunk row.
+
+    The canceller skips internally the rows in `enable(row, False)` and the rows whose far end is silent,
+    and its fixed cost is per `process` call, so one object over all trunk rows costs less per tick than
+    several banks (measured with the engine bench: docs/engine.md). `bank` splits the rows in banks of
+    that many rows instead (one object each), for A/B runs and for cancellers without internal gating.
 
     Trunk row i (in sorted order) is row i mod `bank` of bank i // `bank`, for good: no slot hunting, and
     when a bank's trunk rows are one contiguous range of engine rows (the board's channels always are),
     near and far are handed to the canceller as views of the engine's arrays and its output is copied back
     with one slice assignment. A channel is enabled in its bank while it is in a call (`take`, which resets
     that row, and `give_back`); the other rows of the bank are bypassed (the canceller's `enable(row,
-    False)`: output = input, and a canceller that gates per channel skips them). Only banks with at least
-    one enabled row run, so the cost follows the calls.
+    False)`: output = input, skipped by the canceller). Only banks with at least one enabled row run.
 
-    The canceller works in blocks of `block` samples (its adaptation runs at block boundaries): bank k is
-    kept at phase k mod (block / tick) within the block, so the boundaries of different banks fall on
-    different ticks and the per-tick load stays even instead of peaking every other tick. A bank that went
-    idle is brought back to its phase by feeding its (all bypassed) rows a few zeros before it runs again.
+    The canceller works in blocks of `block` samples (its adaptation runs at block boundaries). With
+    several banks, bank k is kept at phase k mod (block / tick) within the block, so the boundaries of
+    different banks fall on different ticks; a bank that went idle is brought back to its phase by
+    feeding its (all bypassed) rows a few zeros before it runs again. With one bank this is phase 0.
     """
 
-    BANK = 128
+    BANK: int | None = None  # None: one canceller over all trunk rows
 
     def __init__(
         self, cls: Any, rows: Sequence[int] | np.ndarray, silence_row: int, tick_samples: int,
@@ -249,7 +253,7 @@ class EchoPool:
         self.slot_of = {int(r): i for i, r in enumerate(self.rows.tolist())}
         self.allowed = set(self.slot_of)
         size = max(1, len(self.rows))
-        self.bank_size = min(bank or self.BANK, size)
+        self.bank_size = min(bank or self.BANK or size, size)
         self.starts, self.lengths = _bank_layout(size, self.bank_size)
         self.size = size
         self.silence_row = silence_row

@@ -91,6 +91,31 @@ def test_echo_banks_fed_as_views_or_gathers_and_idle_rows_untouched() -> None:
     assert eng.echo.active == 1 and odd.echo.active == 1
 
 
+def test_echo_default_is_one_canceller_over_all_trunk_rows_fed_as_views() -> None:
+    port = LoopPort(300)
+    eng = MediaEngine(port, trunk_channels=range(264))
+    if not eng.has("echo"):
+        pytest.skip("dsp.echo not available")
+    pool = eng.echo
+    assert pool.lengths == [264] and pool.bank_slices == [slice(0, 264)]
+    assert pool.banks[0] is None  # made at the first call, or by prepare() before real time
+    eng.enable_echo(200, True)
+    rng = np.random.default_rng(5)
+    x = np.clip(rng.standard_normal(800) * 2000, -32768, 32767).astype(np.int16)
+    port.send(7, x)  # a trunk row not in a call: bypassed inside the one canceller
+    eng.tick()
+    eng.tick()
+    assert pool.banks[0].channels == 264 and pool.bank_active.tolist() == [1]
+    from dsp.g711 import ALAW_DECODE_TABLE, ALAW_ENCODE_TABLE
+
+    sent = ALAW_DECODE_TABLE[ALAW_ENCODE_TABLE[x.view(np.uint16)]]
+    assert np.array_equal(eng.pcm_ext[7], sent[80:160])
+    assert pool.fed == [160]
+    eng.enable_echo(200, False)
+    eng.tick()
+    assert pool.active == 0 and pool.fed == [160]  # no row in a call: the canceller is not called
+
+
 def test_echo_bank_back_from_idle_keeps_its_phase() -> None:
     eng, _ = _engine(list(range(8)))
     pool = eng.echo

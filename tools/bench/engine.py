@@ -275,6 +275,7 @@ def run_once(args: argparse.Namespace, work: Path, speech: np.ndarray, menu: np.
         trunk_channels=range(channels),
         echo=not args.no_echo,
         detector_slots=half + SPARE,
+        echo_bank=args.echo_bank,
     )
     tap = Tap(engine.events, LOADED)
     engine.events = tap  # type: ignore[assignment]
@@ -448,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1, help="repeat; medians of the runs are printed last")
     ap.add_argument("--tick-ms", type=int, default=10, choices=(5, 10, 20))
     ap.add_argument("--no-echo", action="store_true")
+    ap.add_argument(
+        "--echo-bank", type=int, default=None, help="echo canceller rows per object (default: all trunk rows)"
+    )
     ap.add_argument("--churn", type=float, default=5.0, help="calls/s set up and cleared during the window")
     ap.add_argument(
         "--rate-seconds", type=float, default=5.0, help="how long to measure max call setup/clear"
@@ -468,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"engine bench: {LOADED} channels loaded (+{SPARE} spare for call churn), tick {args.tick_ms} ms, "
         f"{args.seconds:.0f} s x {args.runs} run(s); echo {'off' if args.no_echo else 'on'} on every trunk "
-        f"row, DTMF on the {LOADED // 2} IVR rows, {LOADED // 2} bridged, 10 % recorded; speech on/off both "
+        f"row (canceller objects of {args.echo_bank or 'all'} rows), DTMF on the {LOADED // 2} IVR rows, "
+        f"{LOADED // 2} bridged, 10 % recorded; speech on/off both "
         f"ways with G.168 hybrid echo; host load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     results = []
