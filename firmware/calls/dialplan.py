@@ -123,9 +123,12 @@ SCHEMA: dict[str, Any] = {
                         "properties": {"number": _NUM, "after": {"type": "number", "minimum": 1}},
                     },
                     "trunk_group": {"type": "string"},
+                    "record": {"type": "boolean"},  # this extension's calls recorded (or never)
                 },
             },
         },
+        # calls on these trunks recorded (true) or not (false) unless the extension or queue says otherwise
+        "record_trunks": {"type": "object", "additionalProperties": {"type": "boolean"}},
         "queues": {
             "type": "object",
             "additionalProperties": {
@@ -247,6 +250,7 @@ class Route:
 class Dialplan:
     timezone: ZoneInfo
     ring_seconds: float = 20.0
+    record_trunks: dict[str, bool] = field(default_factory=dict)
     recording_retention_days: float = 90.0  # recordings older than this are deleted, file and index row
     moh: str = "moh"
     calendars: dict[str, Calendar] = field(default_factory=dict)
@@ -337,6 +341,7 @@ def build_dialplan(doc: YamlDocument, flows: set[str] | None = None) -> Dialplan
     plan.extensions = {str(k): v or {} for k, v in (data.get("extensions") or {}).items()}
     plan.queues = {str(k): v for k, v in (data.get("queues") or {}).items()}
     plan.trunk_groups = data.get("trunk_groups") or {}
+    plan.record_trunks = {str(k): bool(v) for k, v in (data.get("record_trunks") or {}).items()}
     plan.outbound = data.get("outbound") or {}
     plan.r2 = configs_from_yaml(doc)
     for name, cal in (data.get("calendars") or {}).items():

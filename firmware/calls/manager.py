@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from board.clock import Clock, Timer
+from firmware.acd.recordings import RecordingPolicy
 from firmware.calls.dialplan import Dest, Dialplan
 from firmware.calls.endpoint import Cause, Endpoint, Originator, disposition_for
 from firmware.engine import MediaEngine, MediaEvent
@@ -630,8 +631,19 @@ class CallManager:
                 self.engine.enable_detector("dtmf", ep.channel, True)  # in-band feature codes from B
         self.engine.bridge(call.a.channel, ep.channel)
         self.note(call, f"connected {call.a.name} <-> {ep.name}")
-        if call.vars.get("record") and self.recorder is not None and self.data_dir is not None:
+        if self.recorder is not None and self.data_dir is not None and self._should_record(call, ep):
             self.start_recording(call)
+
+    def _should_record(self, call: Call, ep: Endpoint) -> bool:
+        """Recording per extension, then per queue (its share of calls), then per trunk: an explicit setting
+        on the most specific level wins (RecordingPolicy); with none, the call is not recorded."""
+        extensions = {n: bool(e["record"]) for n, e in self.plan.extensions.items() if "record" in e}
+        queue_cfg = self.plan.queues.get(call.queue or "", {})
+        queues = {call.queue: bool(call.vars.get("record"))} if call.queue and "record" in queue_cfg else {}
+        policy = RecordingPolicy(queues=queues, extensions=extensions, trunks=self.plan.record_trunks)
+        extension = next((e.number for e in (ep, call.a) if e.trunk is None and e.number), None)
+        trunk = next((e.trunk for e in (call.a, ep) if e.trunk is not None), None)
+        return policy.should_record(queue=call.queue, extension=extension, trunk=trunk)
 
     def start_recording(self, call: Call) -> None:
         assert self.recorder is not None and self.data_dir is not None
