@@ -222,12 +222,15 @@ class DetectorPool:
 
 
 class EchoPool:
-    """G.168 echo cancellers for the trunk rows: by default ONE dsp.echo object holding every trunk row.
+    """G.168 echo cancellers for the trunk rows: by default one dsp.echo object per tick of the canceller's
+    block (two at a 10 ms tick and a 160-sample block), each holding an equal share of the trunk rows.
 
     The canceller skips internally the rows in `enable(row, False)` and the rows whose far end is silent,
-    and its fixed cost is per `process` call, so one object over all trunk rows costs less per tick than
-    several banks (measured with the engine bench: docs/engine.md). `bank` splits the rows in banks of
-    that many rows instead (one object each), for A/B runs and for cancellers without internal gating.
+    and its fixed cost is per `process` call, so few large objects cost less than many small banks. One
+    object over every row has the lowest mean, but all its rows adapt on the same tick, every other tick;
+    one object per phase spreads the adaptation evenly over the ticks of a block, which gave the fewest
+    overruns and the lowest p99 (engine bench, docs/engine.md). `bank` sets the rows per object instead,
+    for A/B runs and for cancellers without internal gating.
 
     Trunk row i (in sorted order) is row i mod `bank` of bank i // `bank`, for good: no slot hunting, and
     when a bank's trunk rows are one contiguous range of engine rows (the board's channels always are),
@@ -242,7 +245,7 @@ class EchoPool:
     feeding its (all bypassed) rows a few zeros before it runs again. With one bank this is phase 0.
     """
 
-    BANK: int | None = None  # None: one canceller over all trunk rows
+    BANK: int | None = None  # None: one canceller per phase of the block (see above)
 
     def __init__(
         self, cls: Any, rows: Sequence[int] | np.ndarray, silence_row: int, tick_samples: int,
@@ -253,7 +256,11 @@ class EchoPool:
         self.slot_of = {int(r): i for i, r in enumerate(self.rows.tolist())}
         self.allowed = set(self.slot_of)
         size = max(1, len(self.rows))
-        self.bank_size = min(bank or self.BANK or size, size)
+        self.tick = tick_samples
+        probe = cls(1)
+        self.block = int(getattr(probe, "block", tick_samples))
+        self.phases = max(1, self.block // tick_samples)
+        self.bank_size = min(bank or self.BANK or -(-size // self.phases), size)
         self.starts, self.lengths = _bank_layout(size, self.bank_size)
         self.size = size
         self.silence_row = silence_row
@@ -268,10 +275,6 @@ class EchoPool:
             contiguous = len(r) > 0 and int(r[-1]) - int(r[0]) == len(r) - 1
             self.bank_slices.append(slice(int(r[0]), int(r[-1]) + 1) if contiguous else None)
         self.channel_slot: dict[int, int] = {}
-        self.tick = tick_samples
-        probe = cls(1)
-        self.block = int(getattr(probe, "block", tick_samples))
-        self.phases = max(1, self.block // tick_samples)
 
     @property
     def active(self) -> int:

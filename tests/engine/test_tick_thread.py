@@ -91,29 +91,33 @@ def test_echo_banks_fed_as_views_or_gathers_and_idle_rows_untouched() -> None:
     assert eng.echo.active == 1 and odd.echo.active == 1
 
 
-def test_echo_default_is_one_canceller_over_all_trunk_rows_fed_as_views() -> None:
+def test_echo_default_is_one_canceller_per_phase_fed_as_views() -> None:
     port = LoopPort(300)
     eng = MediaEngine(port, trunk_channels=range(264))
     if not eng.has("echo"):
         pytest.skip("dsp.echo not available")
     pool = eng.echo
-    assert pool.lengths == [264] and pool.bank_slices == [slice(0, 264)]
+    halves = [-(-264 // pool.phases)] * pool.phases
+    halves[-1] = 264 - sum(halves[:-1])
+    assert pool.lengths == halves  # one object per tick of the block: adaptation spread evenly
+    assert pool.bank_slices[0] == slice(0, halves[0])
     assert pool.banks[0] is None  # made at the first call, or by prepare() before real time
-    eng.enable_echo(200, True)
+    eng.enable_echo(100, True)
     rng = np.random.default_rng(5)
     x = np.clip(rng.standard_normal(800) * 2000, -32768, 32767).astype(np.int16)
-    port.send(7, x)  # a trunk row not in a call: bypassed inside the one canceller
+    port.send(7, x)  # a row of the same object not in a call: bypassed inside the canceller
     eng.tick()
     eng.tick()
-    assert pool.banks[0].channels == 264 and pool.bank_active.tolist() == [1]
+    assert pool.banks[0].channels == halves[0] and pool.bank_active.tolist()[0] == 1
+    assert pool.bank_active.tolist()[1:] == [0] * (len(halves) - 1)  # the other objects idle
     from dsp.g711 import ALAW_DECODE_TABLE, ALAW_ENCODE_TABLE
 
     sent = ALAW_DECODE_TABLE[ALAW_ENCODE_TABLE[x.view(np.uint16)]]
     assert np.array_equal(eng.pcm_ext[7], sent[80:160])
-    assert pool.fed == [160]
-    eng.enable_echo(200, False)
+    assert pool.fed[0] == 160
+    eng.enable_echo(100, False)
     eng.tick()
-    assert pool.active == 0 and pool.fed == [160]  # no row in a call: the canceller is not called
+    assert pool.active == 0 and pool.fed[0] == 160  # no row in a call: the canceller is not called
 
 
 def test_echo_bank_back_from_idle_keeps_its_phase() -> None:

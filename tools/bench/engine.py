@@ -469,10 +469,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     speech, menu = load_speech(work)
     target = 3.0 * args.tick_ms / 10
+    layout = f"cancellers of {args.echo_bank} rows" if args.echo_bank else "one canceller per block tick"
     print(
         f"engine bench: {LOADED} channels loaded (+{SPARE} spare for call churn), tick {args.tick_ms} ms, "
         f"{args.seconds:.0f} s x {args.runs} run(s); echo {'off' if args.no_echo else 'on'} on every trunk "
-        f"row (canceller objects of {args.echo_bank or 'all'} rows), DTMF on the {LOADED // 2} IVR rows, "
+        f"row ({layout}), "
+        f"DTMF on the {LOADED // 2} IVR rows, "
         f"{LOADED // 2} bridged, 10 % recorded; speech on/off both "
         f"ways with G.168 hybrid echo; host load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
