@@ -21,6 +21,13 @@ def check_block(block: npt.ArrayLike, channels: int, name: str = "block") -> np.
     return block
 
 
+def check_channel(channel: object, channels: int) -> int:
+    """`channel` as an int row index in 0..channels-1, or a ValueError that says what is wrong."""
+    if not isinstance(channel, int | np.integer) or not 0 <= channel < channels:
+        raise ValueError(f"channel must be an int in 0..{channels - 1}, got {channel!r}")
+    return int(channel)
+
+
 class SubBlocks:
     """Whole sub-blocks of `size` samples out of any split of the input, for all channels at once.
 

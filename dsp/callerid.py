@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp._fsk import BAUD, FskReceiver
-from dsp.blocks import check_block
+from dsp.blocks import check_block, check_channel
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 
@@ -273,9 +273,7 @@ class CallerIdReceiver:
 
     def reset(self, channel: int) -> None:
         """Forget channel's state (call it when the line's call ends); its sample count restarts at 0."""
-        if not isinstance(channel, int | np.integer) or not 0 <= channel < self.channels:
-            raise ValueError(f"channel must be in 0..{self.channels - 1}, not {channel!r}")
-        ch = int(channel)
+        ch = check_channel(channel, self.channels)
         if self._fsk is not None:
             self._fsk.reset(ch)
             self._origin[ch] = self._fsk_time()

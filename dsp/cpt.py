@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from dsp.blocks import SubBlocks, check_block
+from dsp.blocks import SubBlocks, check_block, check_channel
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 from dsp.tones import PLANS
@@ -127,9 +127,7 @@ class CallProgressDetector:
     # ------------------------------------------------------------------ public
     def reset(self, channel: int) -> None:
         """Forget channel `channel` (call end); its sample count restarts at the next sample."""
-        if not isinstance(channel, int | np.integer) or not 0 <= channel < self.channels:
-            raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel!r}")
-        ch = int(channel)
+        ch = check_channel(channel, self.channels)
         self._blocks.clear(ch)
         self._origin[ch] = self._t * STEP + self._blocks.fill
         self._prev_x[:, ch] = 0

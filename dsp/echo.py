@@ -53,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft as sfft
 
-from dsp.blocks import check_block
+from dsp.blocks import check_block, check_channel
 
 __all__ = ["EchoCanceller"]
 
@@ -240,9 +240,7 @@ class EchoCanceller:
 
     # ------------------------------------------------------------------ control
     def _check_channel(self, channel: int) -> int:
-        if not isinstance(channel, int | np.integer) or not 0 <= channel < self.channels:
-            raise ValueError(f"channel must be an int in 0..{self.channels - 1}, got {channel!r}")
-        return int(channel)
+        return check_channel(channel, self.channels)
 
     def reset(self, channel: int) -> None:
         """Forget everything about one channel (call end): filter, histories, detector states."""

@@ -44,7 +44,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from dsp.blocks import SubBlocks, check_block
+from dsp.blocks import SubBlocks, check_block, check_channel
 from dsp.events import Event
 from dsp.levels import SAMPLE_RATE, dbm0_to_amplitude
 
@@ -173,9 +173,7 @@ class R2MfDetector:
 
     def reset(self, channel: int) -> None:
         """Forget one channel; its sample count restarts at the next sample."""
-        if not isinstance(channel, int | np.integer) or not 0 <= channel < self.channels:
-            raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel!r}")
-        ch = int(channel)
+        ch = check_channel(channel, self.channels)
         self._blocks.clear(ch)
         self._origin[ch] = self._subblocks * SUB + self._blocks.fill
         self._tail[:, :, ch] = 0

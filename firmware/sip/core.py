@@ -206,6 +206,22 @@ class Dialog:
     route: list[str] = field(default_factory=list)
     confirmed: bool = False
 
+    @classmethod
+    def of_invite(cls, req: Request, tag: str, contact: str, peer: Peer) -> Dialog:
+        """The UAS side of the dialog an incoming INVITE creates (RFC 3261 12.1.1)."""
+        return cls(
+            call_id=req.call_id,
+            local_tag=tag,
+            remote_tag=req.from_.tag,
+            local_uri=req.headers["To"],
+            remote_uri=req.headers["From"],
+            remote_target=contact,
+            peer=peer,
+            local_seq=secrets.randbelow(2**20) + 1,
+            remote_seq=req.cseq[0],
+            route=list(req.headers.get_all("Record-Route")),
+        )
+
 
 @dataclass
 class Fork:
@@ -587,18 +603,7 @@ class SipCore:
         else:
             call.offer = make_offer(self.config.host, port, call.session_id, 0)
         contact = req.contacts[0].uri if req.contacts else from_.uri
-        call.dialog = Dialog(
-            call_id=req.call_id,
-            local_tag=tag,
-            remote_tag=from_.tag,
-            local_uri=req.headers["To"],
-            remote_uri=req.headers["From"],
-            remote_target=contact,
-            peer=ev.peer,
-            local_seq=secrets.randbelow(2**20) + 1,
-            remote_seq=req.cseq[0],
-            route=list(req.headers.get_all("Record-Route")),
-        )
+        call.dialog = Dialog.of_invite(req, tag, contact, ev.peer)
         self.calls[ref] = call
         self.active_calls += 1
         self.by_call_id[req.call_id] = call
@@ -695,18 +700,7 @@ class SipCore:
         was_answered = call.state == "answered"
         from_ = req.from_
         contact = req.contacts[0].uri if req.contacts else from_.uri
-        call.dialog = Dialog(
-            call_id=req.call_id,
-            local_tag=tag,
-            remote_tag=from_.tag,
-            local_uri=req.headers["To"],
-            remote_uri=req.headers["From"],
-            remote_target=contact,
-            peer=ev.peer,
-            local_seq=secrets.randbelow(2**20) + 1,
-            remote_seq=req.cseq[0],
-            route=list(req.headers.get_all("Record-Route")),
-        )
+        call.dialog = Dialog.of_invite(req, tag, contact, ev.peer)
         call.incoming = True
         call.forks = {}
         call.server_key = ev.key
