@@ -52,13 +52,13 @@ from firmware.engine.tones import dtmf_buffer
 from firmware.signalling import events as ev
 from firmware.signalling.pri import PriSpan
 from firmware.signalling.q931.state import Party
+from tools.g168_report import load_models
 from tools.linesim.co import CLEARED, CONNECTED, IDLE, RINGING, SEIZED, CoLine, CoLineEnd
 from tools.linesim.e1 import ExchangeE1, ExchangeE1End
 
 B_CHANNELS = tuple(range(1, 16)) + tuple(range(17, 32))  # E1 timeslots carrying calls (16 is the D-channel)
 ALAW_SILENCE = 0xD5
 SAMPLE_RATE = 8000
-HYBRID_MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "g168"
 HYBRID_NAMES = ("d2", "d5", "d8", "d9")  # four Annex D responses, spread over the lines
 QUIET_DBM0 = -45.0  # below this a caller hears "nothing"
 PERSON_QUIET_S = 1.5  # after the queue's sound, this long a quiet line means someone picked up and listens
@@ -73,9 +73,8 @@ SPAN_EXCHANGES: dict[str, str] = {
 # ================================================================================================ audio
 def load_hybrids(path: str | Path | None = None) -> dict[str, Any] | None:
     """The G.168 Annex D hybrid responses (conformance data beside the repository), or None if absent."""
-    file = Path(path) if path is not None else HYBRID_MODELS / "hybrid_models.json"
     try:
-        return dict(json.loads(file.read_text())["models"])
+        return dict(load_models() if path is None else load_models(Path(path)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -31,7 +31,6 @@ the medians of the runs are printed last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import tempfile
@@ -51,10 +50,10 @@ from firmware.engine import MediaEngine, MediaEvent
 from firmware.engine.record import RecordingWriter
 from firmware.engine.tones import dtmf_buffer
 from firmware.prompts import build, read_wav, speak
+from tools.g168_report import load_models as load_hybrid_models
 
 LOADED = 248  # 8 E1 spans x 30 B-channels + 8 FXO ports
 SPARE = 16  # rows for the call setup/clear churn
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "g168"
 DBM0_MS = 22785.0**2 / 2.0  # mean square of a 0 dBm0 sine
 FFT = 256  # overlap-save size of the hybrid echo: delay + response <= FFT - tick samples
 TALK_S, PAUSE_S = 1.004, 1.587  # P.59 talkspurt / pause means
@@ -246,7 +245,7 @@ def load_speech(work: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_models() -> list[np.ndarray]:
-    models = json.loads((CONFORMANCE / "hybrid_models.json").read_text())["models"]
+    models = load_hybrid_models()
     return [np.asarray(models[k]["coeffs"], dtype=np.float64) for k in sorted(models)]
 
 
