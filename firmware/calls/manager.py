@@ -216,16 +216,26 @@ class CallManager:
         self.engine.play(ep.channel, [buf or self._tones["ringback"]], loop=True, replace=True)
 
     # ------------------------------------------------------------------ CallControl: line events
-    def incoming(self, ep: Endpoint, caller: str, called: str, caller_name: str | None = None) -> None:
+    def _new_call(
+        self, a: Endpoint, clid: str, src: str, dst: str, dcontext: str, linkedid: str = "",
+        state: str = "new",
+    ) -> Call:  # fmt: skip
+        """A call with A leg `a` and its CDR opened now (uniqueid from the wall clock and a sequence)."""
         now = self.wall()
         uid = f"{now:.0f}.{next(self._seq)}"
-        clid = f'"{caller_name}" <{caller}>' if caller_name else (f"<{caller}>" if caller else "")
-        cdr = Cdr(uniqueid=uid, linkedid=uid, clid=clid, src=caller, dst=called, channel=ep.name, start=now)
-        cdr.dcontext = f"from-{ep.trunk}" if ep.trunk else "from-internal"
-        call = Call(uid, ep, cdr)
-        call.vars.update({"caller": caller, "dnis": called, "trunk": ep.trunk or "", "uniqueid": uid})
+        cdr = Cdr(uniqueid=uid, linkedid=linkedid or uid, clid=clid, src=src, dst=dst, start=now)
+        cdr.dcontext, cdr.channel = dcontext, a.name
+        call = Call(uid, a, cdr, state=state)
         self.calls[uid] = call
-        self._attach(call, ep)
+        self._attach(call, a)
+        return call
+
+    def incoming(self, ep: Endpoint, caller: str, called: str, caller_name: str | None = None) -> None:
+        clid = f'"{caller_name}" <{caller}>' if caller_name else (f"<{caller}>" if caller else "")
+        dcontext = f"from-{ep.trunk}" if ep.trunk else "from-internal"
+        call = self._new_call(ep, clid, caller, called, dcontext)
+        now, uid = call.cdr.start, call.uniqueid
+        call.vars.update({"caller": caller, "dnis": called, "trunk": ep.trunk or "", "uniqueid": uid})
         self.note(call, f"incoming {caller} -> {called} on {ep.name}")
         if ep.kind == "local" or ep.trunk is None:
             # an extension going off-hook and dialling
@@ -524,13 +534,7 @@ class CallManager:
         if leg is None:
             return None
         leg.number = ext
-        now = self.wall()
-        uid = f"{now:.0f}.{next(self._seq)}"
-        cdr = Cdr(uniqueid=uid, linkedid=linkedid or uid, clid=f"<{ext}>", src=ext, dst=dst, start=now)
-        cdr.dcontext, cdr.channel = "callbox-originate", leg.name
-        call = Call(uid, leg, cdr, state="ringing")
-        self.calls[uid] = call
-        self._attach(call, leg)
+        call = self._new_call(leg, f"<{ext}>", ext, dst, "callbox-originate", linkedid, state="ringing")
         call.ringing.append(leg)  # its answer reaches the placer through leg._on_answer
         self.note(call, f"originate: ringing {ext} on {leg.name} for {dst}")
         return call
